@@ -1,0 +1,149 @@
+"""Wiring: read the configuration, build engine, clock, policy and tokens for every role."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.domain.clock import Clock, SystemClock
+from gateway.domain.errors import ConfigError
+from gateway.domain.policy import Policy, policy_for
+from gateway.domain.settings import Settings, parse_settings
+from gateway.domain.tokens import Tokens
+from gateway.services.context import ServiceContext
+from gateway.services.execution import RecordingExecutor, RefundExecutor
+from store.db import make_engine, make_sessions, migrate
+
+log = logging.getLogger("ticketgw")
+
+
+def load_settings(config_file: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `--config FILE` (TOML) overridden by TICKETGW_* environment variables."""
+    values: dict[str, Any] = {}
+    if config_file:
+        path = Path(config_file)
+        try:
+            with path.open("rb") as handle:
+                values = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {config_file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {config_file} is not valid TOML: {exc}") from None
+        values = values.get("ticketgw", values)
+    settings = parse_settings(values, os.environ if environ is None else environ)
+    if settings.database_url.startswith("sqlite:///") and not settings.database_url.startswith(
+            "sqlite:////"):
+        relative = settings.database_url[len("sqlite:///"):]
+        if relative and relative != ":memory:":
+            settings = replace(settings, database_url=f"sqlite:///{Path(relative).resolve()}")
+    return settings
+
+
+def ensure_secret(settings: Settings, var_dir: Path | None = None) -> Settings:
+    """The signing key: configured, or generated once into var/secret.key (created exclusively)."""
+    if settings.secret_key:
+        return settings
+    path = (var_dir or Path("var")) / "secret.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+    for _ in range(100):  # another first start may be between create and write
+        text = path.read_text().strip()
+        if text:
+            return replace(settings, secret_key=text)
+    raise ConfigError(f"{path} is empty; delete it or set TICKETGW_SECRET_KEY")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    policy: Policy
+    tokens: Tokens
+    clock: Clock = field(default_factory=SystemClock)
+    executor: RefundExecutor | None = None
+
+    def context(self, at: datetime | None = None) -> ServiceContext:
+        now = self.clock.now()
+        return ServiceContext(policy=self.policy, now=at or now, recorded_at=now,
+                              staff_email=self.settings.staff_email)
+
+    @property
+    def refunds(self) -> RefundExecutor:
+        if self.executor is None:
+            self.executor = RecordingExecutor(self.policy)
+        return self.executor
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None,
+                  create_schema: bool = True) -> Runtime:
+    settings = ensure_secret(settings)
+    engine = make_engine(settings.database_url)
+    if create_schema:
+        migrate(engine)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessions(engine),
+        policy=policy_for(settings.policy, weekend_pause=settings.weekend_pause,
+                          dispute_limit=settings.dispute_limit),
+        tokens=Tokens(settings.secret_key),
+        clock=clock or SystemClock(),
+    )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: structured logs that say what happened to every mail."""
+
+    _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        data: dict[str, Any] = {
+            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._SKIP and not key.startswith("_"):
+                data[key] = value if isinstance(value, (int, float, bool, type(None))) else str(
+                    value)
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("mailparser", "alembic", "dramatiq", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

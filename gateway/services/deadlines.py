@@ -1,0 +1,138 @@
+"""The deadline processor: find due tickets by index, claim each atomically, act once.
+
+Claiming: on PostgreSQL `FOR UPDATE SKIP LOCKED`, so any number of sweepers share the
+work; on SQLite every transaction takes the write lock first (BEGIN IMMEDIATE), which
+serialises sweepers. Acting changes `due_at` in the claiming transaction, so a ticket once
+acted on is never due again for the same step — a second run, or a clock that jumped
+backwards, finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.domain import rules
+from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
+from gateway.services import journal
+from gateway.services.context import Actor, ServiceContext
+from gateway.services.execution import RefundExecutor
+from gateway.services.snapshots import order_facts, vendor_facts
+from gateway.services.tickets import refresh_due
+from store.db import is_postgres
+from store.models import Ticket
+
+log = logging.getLogger("ticketgw.deadlines")
+SYSTEM = Actor(Role.SYSTEM, source="system")
+
+
+@dataclass
+class SweepResult:
+    processed: int = 0
+    warnings: int = 0
+    closed: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.processed + self.warnings + self.closed
+
+
+def due_query(at: datetime, limit: int, *, postgres: bool):  # type: ignore[no-untyped-def]
+    query = (select(Ticket.id).where(Ticket.due_at <= at)
+             .order_by(Ticket.due_at, Ticket.id).limit(limit))
+    if postgres:
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def next_deadline(session: Session) -> datetime | None:
+    value: datetime | None = session.execute(select(func.min(Ticket.due_at))).scalar_one_or_none()
+    return value
+
+
+def run_due(sessions: sessionmaker[Session], make_ctx: Callable[[], ServiceContext],
+            executor: RefundExecutor, *, batch: int = 200,
+            progress: Callable[[SweepResult], None] | None = None) -> SweepResult:
+    """Execute everything due at `make_ctx().now`; returns what was done."""
+    result = SweepResult()
+    skipped: set[int] = set()
+    while True:
+        ctx = make_ctx()
+        with sessions.begin() as session:
+            query = due_query(ctx.now, batch + len(skipped), postgres=is_postgres(session))
+            ids = [i for i in session.execute(query).scalars() if i not in skipped]
+            for ticket_id in ids:
+                try:
+                    with session.begin_nested():
+                        _act_on(session, ctx, ticket_id, executor, result)
+                except Exception as exc:  # one bad ticket never stops the others
+                    log.exception("deadline failed", extra={"ticket_id": ticket_id})
+                    skipped.add(ticket_id)
+                    result.failed.append((ticket_id, f"{type(exc).__name__}: {exc}"))
+        if progress is not None:
+            progress(result)
+        if not ids:
+            return result
+
+
+def _act_on(session: Session, ctx: ServiceContext, ticket_id: int, executor: RefundExecutor,
+            result: SweepResult) -> None:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or ticket.due_at is None or ticket.due_at > ctx.now:
+        return
+    if ticket.status != Status.OPEN.value:
+        ticket.due_at, ticket.due_kind = None, None
+        return
+    if ticket.due_kind == "process":
+        execute(session, ctx, ticket, executor)
+        result.processed += 1
+    elif ticket.due_kind == "warning":
+        ticket.warnings_sent += 1
+        event = journal.record(session, ctx, SYSTEM, "inactivity_warning", ticket=ticket,
+                               new=str(ticket.warnings_sent))
+        refresh_due(ctx, ticket)
+        journal.notify(session, ctx, ticket, "inactivity_warning", event=event)
+        result.warnings += 1
+    elif ticket.due_kind == "close":
+        ticket.status = Status.CLOSED.value
+        ticket.closed_at = ctx.now
+        ticket.close_reason = CloseReason.INACTIVE.value
+        event = journal.record(session, ctx, SYSTEM, "status", ticket=ticket, old="open",
+                               new="closed", note=CloseReason.INACTIVE.value)
+        refresh_due(ctx, ticket)
+        journal.notify(session, ctx, ticket, "closed", event=event)
+        result.closed += 1
+    else:
+        refresh_due(ctx, ticket)
+    log.info("deadline acted", extra={"ticket": ticket.number, "kind": ticket.due_kind})
+
+
+def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
+            executor: RefundExecutor) -> None:
+    """Run a refund or cancellation: money first, then close (processed) and mail both."""
+    order = ticket.order
+    if ticket.type == TicketType.REFUND.value:
+        kind = RefundKind(ticket.refund_kind or RefundKind.FULL.value)
+        amount = rules.refund_amount(order_facts(order), kind, ticket.refund_value,
+                                     vendor_facts(order.vendor))
+        executor.refund(session, order, ticket, amount)
+        ticket.refund_amount = amount
+        note = f"{amount} {order.currency}"
+    else:
+        executor.cancel(session, order, ticket)
+        note = "subscription cancelled"
+    ticket.status = Status.CLOSED.value
+    ticket.closed_at = ctx.now
+    ticket.close_reason = CloseReason.PROCESSED.value
+    ticket.due_at, ticket.due_kind = None, None
+    event = journal.record(session, ctx, SYSTEM, "processed", ticket=ticket,
+                           old="open", new="closed", note=note)
+    journal.notify(session, ctx, ticket, "processed", event=event)
+
+

@@ -1,0 +1,87 @@
+"""Tickets and orders as the contract's JSON objects (CLI `--json` and the REST API)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.domain.clock import format_instant
+from gateway.services.deadlines import next_deadline
+from store.models import Message, OutboxMail, Ticket
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "author_role": message.author_role,
+        "author_email": message.author_email,
+        "text": message.text,
+        "source": message.source,
+        "message_id": message.message_id,
+        "created_at": format_instant(message.created_at),
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in message.attachments
+        ],
+    }
+
+
+def ticket_view(ticket: Ticket, *, full: bool = True) -> dict[str, Any]:
+    order = ticket.order
+    view: dict[str, Any] = {
+        "number": ticket.number,
+        "type": ticket.type,
+        "status": ticket.status,
+        "receipt": order.receipt,
+        "vendor": order.vendor.nickname,
+        "customer_email": order.customer_email,
+        "created_by": ticket.created_by,
+        "created_at": format_instant(ticket.created_at),
+        "reason": ticket.reason,
+        "problem": ticket.problem,
+        "process_at": format_instant(ticket.process_at),
+        "awaiting_confirmation": ticket.awaiting_confirmation,
+        "closed_at": format_instant(ticket.closed_at),
+        "close_reason": ticket.close_reason,
+        "refund_kind": ticket.refund_kind,
+        "refund_value": money(ticket.refund_value) if ticket.refund_kind in (
+            "amount", "percent") else (
+            str(int(ticket.refund_value)) if ticket.refund_value is not None else None),
+        "refund_amount": money(ticket.refund_amount),
+        "currency": order.currency,
+        "escalated": ticket.escalated,
+        "disputable_until": format_instant(ticket.disputable_until),
+        "follows": None,
+        "order_refunded_amount": money(order.refunded_amount),
+        "subscription": order.subscription,
+    }
+    if full:
+        view["messages"] = [message_view(m) for m in ticket.messages]
+        view["events"] = [
+            {"at": format_instant(e.at), "recorded_at": format_instant(e.recorded_at),
+             "actor_role": e.actor_role, "kind": e.kind, "old": e.old, "new": e.new,
+             "note": e.note}
+            for e in ticket.events
+        ]
+    return view
+
+
+def status_view(session: Session) -> dict[str, Any]:
+    def count(query: Any) -> int:
+        return int(session.execute(query).scalar_one())
+
+    return {
+        "open_tickets": count(select(func.count()).select_from(Ticket)
+                              .where(Ticket.status == "open")),
+        "outbox_pending": count(select(func.count()).select_from(OutboxMail)
+                                .where(OutboxMail.state.in_(("pending", "deferred")))),
+        "outbox_failed": count(select(func.count()).select_from(OutboxMail)
+                               .where(OutboxMail.state == "failed")),
+        "next_deadline": format_instant(next_deadline(session)),
+    }
