@@ -8,21 +8,16 @@ import secrets
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.errors import ConfigError
-from gateway.domain.policy import Policy, policy_for
+from gateway.domain.policy import policy_for
 from gateway.domain.settings import Settings, parse_settings
 from gateway.domain.tokens import Tokens
-from gateway.services.context import ServiceContext
-from gateway.services.execution import RecordingExecutor, RefundExecutor
+from gateway.services.runtime import Runtime
 from store.db import make_engine, make_sessions, migrate
 
 log = logging.getLogger("ticketgw")
@@ -40,7 +35,8 @@ def load_settings(config_file: str | None = None,
         except FileNotFoundError:
             raise ConfigError(f"configuration file {config_file} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"configuration file {config_file} is not valid TOML: {exc}") from None
+            raise ConfigError(
+                f"configuration file {config_file} is not valid TOML: {exc}") from None
         values = values.get("ticketgw", values)
     settings = parse_settings(values, os.environ if environ is None else environ)
     if settings.database_url.startswith("sqlite:///") and not settings.database_url.startswith(
@@ -72,31 +68,6 @@ def ensure_secret(settings: Settings, var_dir: Path | None = None) -> Settings:
         if text:
             return replace(settings, secret_key=text)
     raise ConfigError(f"{path} is empty; delete it or set TICKETGW_SECRET_KEY")
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    policy: Policy
-    tokens: Tokens
-    clock: Clock = field(default_factory=SystemClock)
-    executor: RefundExecutor | None = None
-
-    def context(self, at: datetime | None = None) -> ServiceContext:
-        now = self.clock.now()
-        return ServiceContext(policy=self.policy, now=at or now, recorded_at=now,
-                              staff_email=self.settings.staff_email)
-
-    @property
-    def refunds(self) -> RefundExecutor:
-        if self.executor is None:
-            self.executor = RecordingExecutor(self.policy)
-        return self.executor
-
-    def close(self) -> None:
-        self.engine.dispose()
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None,

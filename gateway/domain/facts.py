@@ -120,3 +120,4 @@ class TicketFacts:
     last_activity_side: Role | None = None  # CUSTOMER or VENDOR (staff count as vendor side)
     warnings_sent: int = 0
     open_types: frozenset[TicketType] = field(default_factory=frozenset)
+    deadline_rule: DeadlineRule | None = None  # the stored process_at rule, if any

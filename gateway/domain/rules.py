@@ -1,22 +1,78 @@
-"""The ticket rules of SPEC 3-6 as pure functions of (facts, now). (Interface; bodies pending.)"""
+"""The ticket rules of SPEC 3-6 and 11 as pure functions of (policy, facts, now).
+
+Nothing here reads a clock or a database: every function is handed the instant it judges.
+Errors are `Forbidden` (this role may never do it), `Conflict` (the ticket's or order's state
+does not allow it now), `OutsideWindow` (too late for a refund) or `UserError` (a bad value),
+each with a sentence the person can act on.
+
+Decisions where the spec is silent:
+- Refund windows: the customer's (60 days / 1 month) for customers, the vendor's (90 days /
+  6 months) for vendors and staff; both count local dates in the vendor's zone from
+  `order.window_start` (the latest bill of a recurring product). A refund is also refused
+  (Conflict) when nothing is left unrefunded. The system role opens nothing.
+- process_at: the physical-goods rows apply to refunds only (a cancellation stops future bills
+  and returns no goods, so it gets +24 business hours). The same-day rule compares the request
+  with the purchase date, as SPEC 4 says, also for recurring products.
+- Actions on refund/cancellation tickets: the vendor may reply, close, change to tech support,
+  Please Refund (`refund`), change the refund kind (refund tickets only), escalate, and
+  acknowledge a return (`returned`, only while a return is awaited). A revoked vendor keeps
+  Please Refund, escalate and returned (they only speed the customer's refund up or bring
+  staff in) and loses reply, close, techsupport and the kind changes.
+- Percent and quantity changes need no vendor setting; partial by amount needs
+  `partial_refunds_enabled` for the vendor (staff are not bound by it).
+- Tech-support tickets: anyone may reply and close; vendor and staff may escalate; the customer
+  may turn the ticket into a refund (`refund`, within the customer's window), staff too (within
+  the vendor's window). The vendor's `refund` is Please Refund, which only applies to refund
+  and cancellation tickets: a vendor who wants to refund opens a refund ticket, which converts
+  the tech-support ticket (check_open returns convert=True).
+- Consent: `agree` and `dispute` are the customer's alone (not staff's) and need
+  `disputable_until` set and not passed; both work on a closed ticket too (agreeing to a close
+  just ends the dispute period).
+- Closed tickets: only staff `reopen` and the customer's `agree`/`dispute`; follow-up replies
+  are decided by the services (SPEC 11.9), so `reply` on a closed ticket is a Conflict here.
+- A ticket awaiting confirmation of an unverified mail accepts no action except from staff.
+- Inactivity: warnings go out whenever due; a close that would fall outside business time
+  (including Saturday 00:00, the end of Friday) waits for Monday 00:00 in the vendor's zone,
+  with or without the weekend pause. Staff and the system count on the vendor's side.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Literal
 
+from gateway.domain.calendar import (
+    add_business_time,
+    days_between_local,
+    local_date,
+    next_business_instant,
+    same_local_day,
+    zone_or_error,
+)
+from gateway.domain.errors import Conflict, Forbidden, OutsideWindow, UserError
 from gateway.domain.facts import (
     Action,
     DeadlineRule,
     OrderFacts,
     RefundKind,
     Role,
+    Status,
     TicketFacts,
     TicketType,
     VendorFacts,
 )
-from gateway.domain.policy import Policy
+from gateway.domain.policy import Policy, Window
+
+CENT = Decimal("0.01")
+KIND_ACTIONS = frozenset({Action.FULL, Action.PARTIAL, Action.PERCENT, Action.QUANTITY})
+_TYPE_LABEL = {
+    TicketType.REFUND: "refund",
+    TicketType.CANCELLATION: "cancellation",
+    TicketType.TECH_SUPPORT: "tech-support",
+}
 
 
 @dataclass(frozen=True)
@@ -33,36 +89,430 @@ class Deadline:
     due_at: datetime | None  # None: waits (AWAIT_RETURN)
 
 
+@dataclass(frozen=True)
+class InactivityStep:
+    """The next thing the inactivity sweep does to a tech-support ticket, and when."""
+
+    kind: Literal["warning", "close"]
+    due_at: datetime
+    warnings_after: int  # warnings_sent once this step is done
+
+
+# --- refund windows --------------------------------------------------------------------
+
+
+def window_for(policy: Policy, role: Role) -> Window:
+    """The customer's window for customers, the vendor's for vendors and staff."""
+    return policy.customer_window if role is Role.CUSTOMER else policy.vendor_window
+
+
+def window_last_date(policy: Policy, role: Role, order: OrderFacts, zone: str) -> date:
+    """The last local date in `zone` (the vendor's) on which `role` may open a refund."""
+    return window_for(policy, role).last_date(local_date(order.window_start, zone))
+
+
+def window_closes_at(policy: Policy, role: Role, order: OrderFacts, zone: str) -> datetime:
+    """The first instant (UTC) at which `role`'s refund window is over: local midnight after it."""
+    last = window_last_date(policy, role, order, zone)
+    midnight = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone_or_error(zone))
+    return midnight.astimezone(UTC)
+
+
+def customer_window_end(policy: Policy, order: OrderFacts, zone: str) -> datetime:
+    """The last whole second of the customer's refund window: the value for `disputable_until`
+    after a vendor's close or change (SPEC 11.5), checked as `now <= disputable_until`."""
+    return window_closes_at(policy, Role.CUSTOMER, order, zone) - timedelta(seconds=1)
+
+
+def check_refund_window(policy: Policy, role: Role, order: OrderFacts, vendor: VendorFacts,
+                        now: datetime) -> None:
+    """Raise OutsideWindow when `role` may no longer open a refund on this order."""
+    last = window_last_date(policy, role, order, vendor.zone)
+    if local_date(now, vendor.zone) <= last:
+        return
+    window = window_for(policy, role)
+    age = days_between_local(order.window_start, now, vendor.zone)
+    started = local_date(order.window_start, vendor.zone).isoformat()
+    billed = order.recurring and order.latest_bill_at is not None
+    subject = f"the latest bill, on {started}," if billed else f"receipt purchased on {started}"
+    after = "the bill" if billed else "the sale"
+    who = {
+        Role.CUSTOMER: "customers may ask for a refund",
+        Role.VENDOR: "vendors may grant a refund",
+    }.get(role, "refunds may be granted")
+    until = "" if window.unit == "days" else f" (until {last.isoformat()})"
+    days = f"{age} day{'' if age == 1 else 's'}"
+    raise OutsideWindow(f"{subject} is {days} old; {who} up to {window} after {after}{until}")
+
+
+def amount_left(order: OrderFacts) -> Decimal:
+    """What a full refund would still give back (the last bill for a recurring product)."""
+    return max(order.refundable_base - order.refunded_amount, Decimal("0"))
+
+
+def _check_refundable(order: OrderFacts) -> None:
+    if amount_left(order) <= 0:
+        raise Conflict(
+            f"this order has already been refunded in full ({order.refunded_amount:.2f}); "
+            "there is nothing left to refund"
+        )
+
+
+# --- opening tickets -------------------------------------------------------------------
+
+
 def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: OrderFacts,
                vendor: VendorFacts, now: datetime,
                open_types: frozenset[TicketType]) -> OpenDecision:
-    """May `role` open `ticket_type` on this order at `now`? Raise OutsideWindow/Conflict/Forbidden."""
-    raise NotImplementedError
+    """May `role` open `ticket_type` on this order at `now`?
+
+    Raise OutsideWindow, Conflict or Forbidden when not; `open_types` are the order's types
+    with an open ticket.
+    """
+    if role not in (Role.CUSTOMER, Role.VENDOR, Role.STAFF):
+        raise Forbidden(f"tickets are opened by a customer, a vendor or staff, not by {role}")
+    label = _TYPE_LABEL[ticket_type]
+    if ticket_type in open_types:
+        raise Conflict(
+            f"this order already has an open {label} ticket; reply to that ticket instead"
+        )
+    if ticket_type is TicketType.REFUND:
+        _check_refundable(order)
+        check_refund_window(policy, role, order, vendor, now)
+        return OpenDecision(convert=TicketType.TECH_SUPPORT in open_types)
+    if ticket_type is TicketType.CANCELLATION:
+        _check_subscription(order)
+    else:
+        _check_support(policy, order)
+    return OpenDecision(convert=False)
+
+
+def _check_subscription(order: OrderFacts) -> None:
+    if not order.recurring:
+        raise Conflict(
+            "this order is not a subscription, so there is nothing to cancel; "
+            "ask for a refund instead"
+        )
+    if not order.subscription_active:
+        raise Conflict("this subscription is already cancelled; no further bills will be taken")
+
+
+def _check_support(policy: Policy, order: OrderFacts) -> None:
+    if policy.tech_support_needs_support_subscription and not order.support_active:
+        raise Conflict(
+            "technical support for this product needs an active support subscription, and "
+            "this order's has ended; renew the support subscription to open a support ticket"
+        )
+
+
+# --- process_at ------------------------------------------------------------------------
+
+
+def open_rule(ticket_type: TicketType, opener: Role, order: OrderFacts, vendor: VendorFacts,
+              at: datetime) -> DeadlineRule:
+    """Which process_at rule applies to a refund/cancellation opened at `at` (SPEC 11.4)."""
+    if opener is Role.VENDOR or not vendor.may_respond:
+        return DeadlineRule.QUICK
+    if same_local_day(order.purchased_at, at, vendor.zone):
+        return DeadlineRule.QUICK
+    if ticket_type is TicketType.REFUND and order.kind == "physical":
+        if not order.shipped:
+            return DeadlineRule.REVIEW
+        return DeadlineRule.AWAIT_RETURN if order.return_info else DeadlineRule.SHIPPED
+    return DeadlineRule.REVIEW
 
 
 def open_deadline(policy: Policy, ticket_type: TicketType, opener: Role, order: OrderFacts,
                   vendor: VendorFacts, at: datetime) -> Deadline | None:
     """process_at for a refund/cancellation opened (or converted into) by `opener` at `at`."""
-    raise NotImplementedError
+    if ticket_type is TicketType.TECH_SUPPORT:
+        return None
+    rule = open_rule(ticket_type, opener, order, vendor, at)
+    return Deadline(rule, at, due_at(policy, rule, at, vendor.zone))
+
+
+def quick_deadline(policy: Policy, at: datetime) -> Deadline:
+    """Please Refund, a customer's dispute, a revoked vendor: due 5 minutes (real time) later."""
+    return Deadline(DeadlineRule.QUICK, at, at + policy.quick_delay)
+
+
+def returned_deadline(at: datetime) -> Deadline:
+    """The vendor acknowledged the returned goods: the refund is due at once."""
+    return Deadline(DeadlineRule.RETURNED, at, at)
 
 
 def due_at(policy: Policy, rule: DeadlineRule, started_at: datetime, zone: str) -> datetime | None:
     """Recompute a stored deadline from its inputs (used after a vendor's zone change)."""
-    raise NotImplementedError
+    if rule is DeadlineRule.QUICK:
+        return started_at + policy.quick_delay
+    if rule is DeadlineRule.REVIEW:
+        return add_business_time(started_at, policy.review_delay, zone,
+                                 weekend_pause=policy.weekend_pause)
+    if rule is DeadlineRule.SHIPPED:
+        return started_at + policy.shipped_delay
+    if rule is DeadlineRule.RETURNED:
+        return started_at
+    return None  # AWAIT_RETURN: waits for the vendor's acknowledgement
+
+
+# --- tech-support inactivity -----------------------------------------------------------
+
+
+def inactivity_step(policy: Policy, last_activity_at: datetime, last_side: Role,
+                    warnings_sent: int, zone: str) -> InactivityStep:
+    """The next warning or the auto-close of a tech-support ticket (SPEC 6)."""
+    track = (policy.inactivity_customer_last if last_side is Role.CUSTOMER
+             else policy.inactivity_vendor_last)
+    if warnings_sent < len(track.warnings):
+        due = add_business_time(last_activity_at, track.warnings[warnings_sent], zone,
+                                weekend_pause=policy.weekend_pause)
+        return InactivityStep("warning", due, warnings_sent + 1)
+    due = add_business_time(last_activity_at, track.close_after, zone,
+                            weekend_pause=policy.weekend_pause)
+    # Auto-close only on business days, whatever the weekend-pause setting.
+    return InactivityStep("close", next_business_instant(due, zone), warnings_sent)
+
+
+# --- vendor disputes -------------------------------------------------------------------
+
+
+def after_dispute(vendor: VendorFacts, policy: Policy) -> VendorFacts:
+    """The vendor after one more disputed change; reaching the limit revokes may_respond."""
+    count = vendor.dispute_count + 1
+    return dataclasses.replace(
+        vendor, dispute_count=count, may_respond=vendor.may_respond and count < policy.dispute_limit
+    )
+
+
+def restore_vendor(vendor: VendorFacts) -> VendorFacts:
+    """Staff restore may_respond; the dispute count starts again (SPEC 11.5)."""
+    return dataclasses.replace(vendor, may_respond=True, dispute_count=0)
+
+
+# --- refund amounts --------------------------------------------------------------------
+
+
+def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
+                  vendor: VendorFacts, *, policy: Policy | None = None) -> Decimal:
+    """Money a refund of this kind returns; never more than what is left unrefunded.
+
+    Whether the vendor may choose the kind is check_action's question; `vendor` is part of
+    the interface only. `policy` gives the percent range (1-80 when omitted).
+    """
+    left = amount_left(order)
+    if left <= 0:
+        _check_refundable(order)
+    if kind is RefundKind.FULL:
+        amount = left
+    elif kind is RefundKind.AMOUNT:
+        amount = _checked_amount(_required(value, "an amount"), left)
+    elif kind is RefundKind.PERCENT:
+        low, high = (policy.percent_min, policy.percent_max) if policy else (1, 80)
+        percent = _required(value, "a percentage")
+        if not low <= percent <= high:
+            raise UserError(f"a refund percentage must be from {low} to {high}, not {percent}")
+        amount = order.refundable_base * percent / 100
+    else:
+        count = _checked_quantity(_required(value, "a quantity"), order.quantity)
+        amount = order.refundable_base / order.quantity * count
+    return max(min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left), Decimal("0"))
+
+
+def _required(value: Decimal | None, what: str) -> Decimal:
+    if value is None:
+        raise UserError(f"this refund kind needs {what}")
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise UserError(f"{value!r} is not a valid number for {what}") from None
+    if not number.is_finite():
+        raise UserError(f"{value} is not a valid number for {what}")
+    return number
+
+
+def _checked_amount(value: Decimal, left: Decimal) -> Decimal:
+    if value <= 0:
+        raise UserError(f"a partial refund must be more than 0.00, not {value}")
+    if value.quantize(CENT, rounding=ROUND_HALF_UP) > left:
+        raise UserError(
+            f"a partial refund of {value:.2f} is more than the {left:.2f} left unrefunded "
+            "on this order"
+        )
+    return value
+
+
+def _checked_quantity(value: Decimal, quantity: int) -> int:
+    if quantity <= 1:
+        raise UserError("this order has a quantity of 1; a refund by quantity needs more items")
+    if value != value.to_integral_value() or not 1 <= value < quantity:
+        raise UserError(
+            f"a refund by quantity must be a whole number from 1 to {quantity - 1} "
+            f"(the order has {quantity}), not {value}"
+        )
+    return int(value)
+
+
+
+# --- actions on a ticket (SPEC 5, 11) --------------------------------------------------
+
+_ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.CUSTOMER: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
+                              Action.AGREE, Action.DISPUTE}),
+    Role.VENDOR: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
+                            Action.ESCALATE, Action.RETURNED}) | KIND_ACTIONS,
+    Role.STAFF: frozenset(Action) - {Action.AGREE, Action.DISPUTE},
+    Role.SYSTEM: frozenset(),
+}
+# What a vendor whose may_respond was revoked can no longer do on refund/cancellation tickets.
+_REVOCABLE = frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT}) | KIND_ACTIONS
 
 
 def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
                  order: OrderFacts, vendor: VendorFacts, now: datetime) -> None:
     """Raise Forbidden/Conflict with a sentence a person can act on when not allowed."""
-    raise NotImplementedError
+    _check_role(action, role)
+    if ticket.status is Status.CLOSED:
+        _check_closed(action, role, ticket, now)
+    elif action is Action.REOPEN:
+        raise Conflict("this ticket is open; only a closed ticket can be reopened")
+    elif ticket.awaiting_confirmation and role is not Role.STAFF:
+        raise Conflict(
+            "this request waits for its sender to confirm it with the link we mailed; "
+            "nothing can change on the ticket until then"
+        )
+    elif action in (Action.AGREE, Action.DISPUTE):
+        _check_consent(ticket, now)
+    elif ticket.type is TicketType.TECH_SUPPORT:
+        _check_on_tech_support(policy, action, role, ticket, order, vendor, now)
+    else:
+        _check_on_refund_or_cancellation(action, role, ticket, order, vendor)
 
 
 def allowed_actions(policy: Policy, role: Role, ticket: TicketFacts, order: OrderFacts,
                     vendor: VendorFacts, now: datetime) -> frozenset[Action]:
-    raise NotImplementedError
+    """Every action check_action lets `role` take now (what a web page or mail offers)."""
+    allowed = set()
+    for action in Action:
+        try:
+            check_action(policy, action, role, ticket, order, vendor, now)
+        except UserError:
+            continue
+        allowed.add(action)
+    return frozenset(allowed)
 
 
-def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
-                  vendor: VendorFacts) -> Decimal:
-    """Money a refund of this kind returns; never more than what is left unrefunded."""
-    raise NotImplementedError
+def _check_role(action: Action, role: Role) -> None:
+    if action in _ROLE_ACTIONS[role]:
+        return
+    if role is Role.SYSTEM:
+        raise Forbidden("the system does not take party actions on tickets")
+    if action is Action.REOPEN:
+        hint = ("reply to the closed ticket to open a follow-up" if role is Role.CUSTOMER
+                else "ask staff to reopen it")
+        raise Forbidden(f"only staff can reopen a closed ticket; {hint}")
+    if action in (Action.AGREE, Action.DISPUTE):
+        raise Forbidden("only the customer can agree to or dispute a vendor's change")
+    if action in KIND_ACTIONS:
+        raise Forbidden("only the vendor or staff can change the refund kind; reply to ask for it")
+    if action is Action.RETURNED:
+        raise Forbidden("only the vendor or staff can acknowledge returned goods")
+    # What is left is a customer's escalation.
+    raise Forbidden("only the vendor can escalate a ticket to staff; reply on the ticket instead")
+
+
+def _check_closed(action: Action, role: Role, ticket: TicketFacts, now: datetime) -> None:
+    if action is Action.REOPEN:
+        return
+    if action in (Action.AGREE, Action.DISPUTE):
+        _check_consent(ticket, now)
+        return
+    hint = {
+        Role.CUSTOMER: "reply to it to open a follow-up tech-support ticket",
+        Role.VENDOR: "staff can reopen it",
+    }.get(role, "reopen it first")
+    raise Conflict(f"this ticket is closed; {hint}")
+
+
+def _check_consent(ticket: TicketFacts, now: datetime) -> None:
+    if ticket.disputable_until is None:
+        raise Conflict("there is no change by the vendor on this ticket to agree to or dispute")
+    if now > ticket.disputable_until:
+        until = ticket.disputable_until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise Conflict(f"the vendor's change could be disputed until {until}; that time has passed")
+
+
+def _check_escalate(ticket: TicketFacts) -> None:
+    if ticket.escalated:
+        raise Conflict("this ticket is already escalated to staff; reply to add to it")
+
+
+def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
+                           order: OrderFacts, vendor: VendorFacts, now: datetime) -> None:
+    if action in (Action.REPLY, Action.CLOSE):
+        return
+    if action is Action.ESCALATE:
+        _check_escalate(ticket)
+        return
+    if action is Action.TECHSUPPORT:
+        raise Conflict("this ticket is already a tech-support ticket")
+    if action is Action.REFUND and role is Role.VENDOR:
+        raise Conflict(
+            "Please Refund works on refund and cancellation tickets; to refund this order, "
+            "open a refund ticket for it, which turns this ticket into the refund"
+        )
+    if action is Action.REFUND:
+        if TicketType.REFUND in ticket.open_types:
+            raise Conflict("this order already has an open refund ticket; reply to that ticket")
+        _check_refundable(order)
+        check_refund_window(policy, role, order, vendor, now)
+        return
+    raise Conflict("a tech-support ticket has no refund to change; turn it into a refund first")
+
+
+def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketFacts,
+                                     order: OrderFacts, vendor: VendorFacts) -> None:
+    if role is Role.VENDOR and not vendor.may_respond and action in _REVOCABLE:
+        raise Forbidden(
+            f"your right to answer refund and cancellation tickets was revoked after "
+            f"{vendor.dispute_count} disputed changes, so this request will be processed as "
+            "asked; staff can restore the right"
+        )
+    if action in (Action.REPLY, Action.CLOSE, Action.TECHSUPPORT):
+        return
+    if action is Action.ESCALATE:
+        _check_escalate(ticket)
+    elif action is Action.REFUND:
+        if role is Role.CUSTOMER:
+            raise Conflict(
+                "this ticket already asks for a refund" if ticket.type is TicketType.REFUND
+                else "this is a cancellation; to ask for a refund, open a refund request "
+                "from the receipt page"
+            )
+    elif action is Action.RETURNED:
+        if not _return_awaited(ticket, order):
+            raise Conflict("no returned goods are awaited on this ticket")
+    else:
+        _check_kind_change(action, role, ticket, order, vendor)
+
+
+def _check_kind_change(action: Action, role: Role, ticket: TicketFacts, order: OrderFacts,
+                       vendor: VendorFacts) -> None:
+    if ticket.type is not TicketType.REFUND:
+        raise Conflict("a cancellation has no refund kind; close it or change it to tech support")
+    _check_refundable(order)
+    if action is Action.PARTIAL and role is Role.VENDOR and not vendor.partial_refunds_enabled:
+        raise Forbidden(
+            "partial refunds by amount are not enabled for your account; refund a percentage "
+            "or a quantity, or ask staff to enable partial refunds"
+        )
+    if action is Action.QUANTITY and order.quantity <= 1:
+        raise Conflict("this order has a quantity of 1; a refund by quantity needs more items")
+
+
+def _return_awaited(ticket: TicketFacts, order: OrderFacts) -> bool:
+    if ticket.type is not TicketType.REFUND:
+        return False
+    if ticket.deadline_rule is not None:
+        return ticket.deadline_rule is DeadlineRule.AWAIT_RETURN
+    # Facts built without the stored rule: infer it from the order.
+    return order.kind == "physical" and order.shipped and order.return_info

@@ -1,0 +1,16 @@
+"""The long-running roles (`serve`, `smtp`, `imap`, `web`, `worker`, `scheduler`), wired here."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from gateway.app import build_runtime, load_settings
+from gateway.services.runtime import Runtime
+
+
+def runtime_for(args: argparse.Namespace) -> Runtime:
+    return build_runtime(load_settings(getattr(args, "config", None)))
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {}
