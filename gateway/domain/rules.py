@@ -31,6 +31,9 @@ Decisions where the spec is silent:
 - Closed tickets: only staff `reopen` and the customer's `agree`/`dispute`; follow-up replies
   are decided by the services (SPEC 11.9), so `reply` on a closed ticket is a Conflict here.
 - A ticket awaiting confirmation of an unverified mail accepts no action except from staff.
+- Refund amounts: rounded half-up to cents and capped at what is left; a refund that comes to
+  0.00 is refused. What is left is `refundable_base - refunded_amount` (a recurring product's
+  last bill, less what was refunded on the order).
 - Inactivity: warnings go out whenever due; a close that would fall outside business time
   (including Saturday 00:00, the end of Friday) waits for Monday 00:00 in the vendor's zone,
   with or without the weekend pause. Staff and the system count on the vendor's side.
@@ -315,7 +318,10 @@ def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
     else:
         count = _checked_quantity(_required(value, "a quantity"), order.quantity)
         amount = order.refundable_base / order.quantity * count
-    return max(min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left), Decimal("0"))
+    result = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)
+    if result <= 0:
+        raise UserError("this refund comes to 0.00; choose a larger share")
+    return result
 
 
 def _required(value: Decimal | None, what: str) -> Decimal:
