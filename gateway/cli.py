@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -15,12 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from gateway.app import Runtime, build_runtime, load_settings, setup_logging
-from gateway.domain.clock import FrozenClock, format_instant, parse_instant
+from gateway.app import build_runtime, load_settings, setup_logging
+from gateway.domain.clock import format_instant, parse_instant
 from gateway.domain.errors import GatewayError, UserError
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import deadlines, orders, tickets, vendors
 from gateway.services.context import Actor
+from gateway.services.runtime import Runtime
 from gateway.services.views import status_view, ticket_view
 from store.models import Order, Ticket, Vendor
 
@@ -151,10 +153,8 @@ def _human_ticket(view: dict[str, Any]) -> str:
 
 # --- commands ---------------------------------------------------------------------------
 
-def _runtime(args: argparse.Namespace, at: datetime | None = None) -> Runtime:
-    settings = load_settings(getattr(args, "config", None))
-    clock = FrozenClock(at) if at is not None else None
-    return build_runtime(settings, clock=clock)
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return build_runtime(load_settings(getattr(args, "config", None)))
 
 
 def cmd_init(args: argparse.Namespace) -> None:
@@ -302,7 +302,7 @@ def cmd_ticket(args: argparse.Namespace) -> None:
 
 
 def cmd_deadlines(args: argparse.Namespace) -> None:
-    runtime = _runtime(args, args.at)
+    runtime = _runtime(args)
     show = sys.stderr.isatty() and not getattr(args, "json", False)
 
     def progress(result: deadlines.SweepResult) -> None:
@@ -363,9 +363,13 @@ def _fail(args: argparse.Namespace, code: str, message: str) -> int:
     return EXIT_ERROR
 
 
+LONG_RUNNING = ("serve", "smtp", "imap", "web", "worker", "scheduler")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    setup_logging()
     args = build_parser().parse_args(argv)
+    # the long-running roles log what happens to every mail; one-shot commands only warnings
+    setup_logging(logging.INFO if args.command in LONG_RUNNING else logging.WARNING)
     try:
         _dispatch(args)
     except CliError as exc:

@@ -48,7 +48,8 @@ class ConfigError(GatewayError):
 class Reject(GatewayError):
     """Inbound mail refused permanently (SMTP 5xx)."""
 
-    def __init__(self, message: str, *, smtp_code: str = "550 5.7.0", code: str = "rejected") -> None:
+    def __init__(self, message: str, *, smtp_code: str = "550 5.7.0",
+                 code: str = "rejected") -> None:
         super().__init__(message, code=code)
         self.smtp_code = smtp_code
 

@@ -89,17 +89,18 @@ def _act_on(session: Session, ctx: ServiceContext, ticket_id: int, executor: Ref
     if ticket.status != Status.OPEN.value:
         ticket.due_at, ticket.due_kind = None, None
         return
-    if ticket.due_kind == "process":
+    kind = ticket.due_kind
+    if kind == "process":
         execute(session, ctx, ticket, executor)
         result.processed += 1
-    elif ticket.due_kind == "warning":
+    elif kind == "warning":
         ticket.warnings_sent += 1
         event = journal.record(session, ctx, SYSTEM, "inactivity_warning", ticket=ticket,
                                new=str(ticket.warnings_sent))
         refresh_due(ctx, ticket)
         journal.notify(session, ctx, ticket, "inactivity_warning", event=event)
         result.warnings += 1
-    elif ticket.due_kind == "close":
+    elif kind == "close":
         ticket.status = Status.CLOSED.value
         ticket.closed_at = ctx.now
         ticket.close_reason = CloseReason.INACTIVE.value
@@ -110,7 +111,7 @@ def _act_on(session: Session, ctx: ServiceContext, ticket_id: int, executor: Ref
         result.closed += 1
     else:
         refresh_due(ctx, ticket)
-    log.info("deadline acted", extra={"ticket": ticket.number, "kind": ticket.due_kind})
+    log.info("deadline acted", extra={"ticket": ticket.number, "kind": kind})
 
 
 def execute(session: Session, ctx: ServiceContext, ticket: Ticket,

@@ -17,7 +17,6 @@ def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
            ticket: Ticket | None = None, vendor_id: int | None = None,
            old: object = None, new: object = None, note: str | None = None) -> Event:
     event = Event(
-        ticket_id=ticket.id if ticket is not None else None,
         vendor_id=vendor_id,
         at=ctx.now,
         recorded_at=ctx.recorded_at,
@@ -28,9 +27,10 @@ def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
         new=None if new is None else str(new),
         note=note,
     )
-    session.add(event)
     if ticket is not None:
         ticket.events.append(event)
+    else:
+        session.add(event)
     session.flush()
     return event
 
@@ -42,7 +42,8 @@ def next_ticket_number(session: Session) -> int:
     return int(session.execute(select(Counter.value).where(Counter.name == "ticket")).scalar_one())
 
 
-def party_address(ticket_or_order: Ticket | Order, party: Role, staff_email: str) -> tuple[str, str]:
+def party_address(ticket_or_order: Ticket | Order, party: Role,
+                  staff_email: str) -> tuple[str, str]:
     """(address, locale) a party of this ticket is mailed at."""
     order = ticket_or_order.order if isinstance(ticket_or_order, Ticket) else ticket_or_order
     if party is Role.CUSTOMER:

@@ -6,6 +6,7 @@ then changes the ticket, writes the event log and the outbox rows the change cau
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -115,19 +116,23 @@ def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Ac
                 message_id: str | None = None, inbound_id: int | None = None,
                 attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
                 ) -> Message:
+    email = actor.email
+    if email is None and actor.role in (Role.CUSTOMER, Role.VENDOR):
+        email = journal.party_address(ticket, actor.role, ctx.staff_email)[0]
     message = Message(
-        ticket_id=ticket.id, author_role=actor.role.value, author_email=actor.email,
+        author_role=actor.role.value, author_email=email,
         text=text, original=original, html=html, source=actor.source,
         message_id=message_id, inbound_id=inbound_id, created_at=ctx.now,
     )
-    session.add(message)
+    # appending through the relationship (not by setting ticket_id) keeps the loaded
+    # collection and the database in step: no second copy when the collection loads later
     ticket.messages.append(message)
+    message.attachments = [
+        Attachment(filename=filename, stored_name=stored_name, content_type=content_type,
+                   size=size, data=data)
+        for filename, content_type, size, data, stored_name in attachments or []
+    ]
     session.flush()
-    for filename, content_type, size, data, stored_name in attachments or []:
-        attachment = Attachment(message_id=message.id, filename=filename, stored_name=stored_name,
-                                content_type=content_type, size=size, data=data)
-        session.add(attachment)
-        message.attachments.append(attachment)
     return message
 
 
@@ -139,8 +144,6 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
     """Open a ticket, or convert the order's open tech-support ticket when a refund is asked."""
     order = find_order(session, receipt)
     vendor = order.vendor
-    if actor.role is Role.VENDOR and not vendor.may_respond and ticket_type is TicketType.TECH_SUPPORT:
-        pass  # a revoked vendor may still open tech support tickets
     code = check_code(ticket_type, reason)
     decision = rules.check_open(
         ctx.policy, ticket_type, actor.role, order_facts(order), vendor_facts(vendor), ctx.now,
@@ -253,18 +256,19 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
                                 original=original, inbound_id=inbound_id, attachments=attachments)
     rules.check_action(ctx.policy, action, actor.role, ticket_facts(session, ticket),
                        order_facts(order), vendor_facts(vendor), ctx.now)
-    extra = dict(message_id=message_id, original=original, inbound_id=inbound_id)
     if action is Action.REPLY:
         if not comment or not comment.strip():
             raise UserError("a reply needs some text", code="empty_reply")
-        add_message(session, ctx, ticket, actor, comment, attachments=attachments, **extra)
+        add_message(session, ctx, ticket, actor, comment, attachments=attachments,
+                    message_id=message_id, original=original, inbound_id=inbound_id)
         _touch(ticket, actor, ctx.now)
         event = journal.record(session, ctx, actor, "reply", ticket=ticket)
         refresh_due(ctx, ticket)
         journal.notify(session, ctx, ticket, "reply", event=event)
         return ticket
     if comment:
-        add_message(session, ctx, ticket, actor, comment, attachments=attachments, **extra)
+        add_message(session, ctx, ticket, actor, comment, attachments=attachments,
+                    message_id=message_id, original=original, inbound_id=inbound_id)
     _touch(ticket, actor, ctx.now)
     handler = _HANDLERS[action]
     handler(session, ctx, ticket, actor, value)
@@ -346,7 +350,10 @@ def _refund(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor,
     journal.notify(session, ctx, ticket, "changed", event=event)
 
 
-def _refund_kind(action: Action) -> object:
+Handler = Callable[[Session, ServiceContext, Ticket, Actor, object], None]
+
+
+def _refund_kind(action: Action) -> Handler:
     def handler(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor,
                 value: object) -> None:
         kind = _KIND_OF_ACTION[action]
@@ -477,7 +484,7 @@ def set_may_respond(session: Session, ctx: ServiceContext, vendor: Vendor, allow
             refresh_due(ctx, ticket)
 
 
-_HANDLERS = {
+_HANDLERS: dict[Action, Handler] = {
     Action.CLOSE: _close,
     Action.REOPEN: _reopen,
     Action.TECHSUPPORT: _techsupport,
@@ -508,6 +515,6 @@ def recompute_vendor_deadlines(session: Session, ctx: ServiceContext, vendor: Ve
 
 def ensure_party(ticket: Ticket, actor: Actor) -> None:
     """A vendor acts on its own tickets only (the API answers 404 for others')."""
-    if actor.role is Role.VENDOR and actor.email is not None:
-        if actor.email.lower() not in ticket.order.vendor.addresses:
-            raise Forbidden("this ticket belongs to another vendor")
+    if (actor.role is Role.VENDOR and actor.email is not None
+            and actor.email.lower() not in ticket.order.vendor.addresses):
+        raise Forbidden("this ticket belongs to another vendor")
