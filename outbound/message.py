@@ -1,0 +1,222 @@
+"""Build the bytes of one outbound mail from a rendered mail and its headers.
+
+Every header value that can carry text from outside (a subject, a display name, a file name, a
+Message-ID from an inbound mail) is cleaned first: a CR or LF would start a new header
+(RFC 5322 section 2.2), and `email.policy.default` raises ValueError on them, which would
+fail the same job on every retry (NOTES.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from email import policy
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime
+from typing import Final, Protocol
+
+LOOP_HEADER: Final = "X-Ticketgw-Loop"
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators break a header
+# line or can be read as one; bidirectional overrides let a name display as something else.
+_UNSAFE: Final = dict.fromkeys(
+    [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F)]
+    + [*range(0x2066, 0x206A)],
+    " ",
+)
+_SPACES: Final = re.compile(r"\s{2,}")
+_MSG_ID: Final = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
+_HEADER_NAME: Final = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII but ':'
+_TOKEN: Final = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
+_MAX_REFERENCES: Final = 20
+
+# Headers this module sets itself; extra_headers may not replace them.
+_OWN: Final = frozenset(
+    h.lower()
+    for h in (
+        "From",
+        "To",
+        "Reply-To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "Content-Language",
+        "X-Ticket-Id",
+        "X-Ticket-Event",
+        "Auto-Submitted",
+        "X-Auto-Response-Suppress",
+        LOOP_HEADER,
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    )
+)
+_EXTRA_NAMES: Final = frozenset(
+    {"list-id", "list-unsubscribe", "list-unsubscribe-post", "precedence"}
+)
+
+
+class RenderedMail(Protocol):
+    """What `outbound.render.Rendered` offers; kept structural so this module stands alone."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def html(self) -> str: ...
+
+
+def clean_header(value: object, *, limit: int = 900) -> str:
+    """A header value that cannot add a header: control characters become spaces, runs of
+    whitespace collapse, and the result is cut to `limit` characters."""
+    text = str(value) if value is not None else ""
+    if not text.isprintable():
+        text = _SPACES.sub(" ", text.translate(_UNSAFE))
+    return text.strip()[:limit]
+
+
+def message_id_for(outbox_id: int, domain: str) -> str:
+    """The stable Message-ID of one outbox row: a retry resends the same id."""
+    return f"<outbox-{int(outbox_id)}.ticketgw@{clean_header(domain).strip('<>@ ') or 'localhost'}>"
+
+
+def build_message(
+    rendered: RenderedMail,
+    *,
+    from_addr: str,
+    to_addr: str,
+    to_name: str | None,
+    reply_to: str,
+    locale: str,
+    message_id: str,
+    ticket_number: int | None,
+    event: str,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    attachments: Iterable[tuple[str, str, bytes]] = (),
+    extra_headers: Mapping[str, str] | None = None,
+    date: datetime | None = None,
+    from_name: str | None = None,
+) -> bytes:
+    """The mail as bytes ready for SMTP (CRLF line ends).
+
+    `multipart/alternative` (text, then HTML); wrapped in `multipart/mixed` when there are
+    attachments. `date` should come from the injected clock; without it, the current time.
+    Raises ValueError only for what our own code supplies wrongly: an address that is not an
+    address, a malformed `message_id`, or an extra header that would replace one set here.
+    """
+    msg = EmailMessage(policy=policy.SMTP)
+    domain = _domain_of(from_addr)
+    msg["From"] = _address(from_addr, from_name)
+    msg["To"] = _address(to_addr, to_name)
+    msg["Reply-To"] = _address(reply_to, None)
+    msg["Subject"] = clean_header(rendered.subject)
+    sent = (date or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    msg["Date"] = format_datetime(sent)
+    own_id = _msg_id(message_id)
+    if own_id is None:
+        raise ValueError(f"{message_id!r} is not a Message-ID; use message_id_for()")
+    msg["Message-ID"] = own_id
+    reply_chain = [m for m in (_msg_id(r) for r in references) if m][-_MAX_REFERENCES:]
+    parent = _msg_id(in_reply_to) if in_reply_to else None
+    if parent:
+        msg["In-Reply-To"] = parent
+        if parent not in reply_chain:
+            reply_chain.append(parent)
+    if reply_chain:
+        msg["References"] = " ".join(reply_chain)
+    if ticket_number is not None:
+        msg["X-Ticket-Id"] = str(int(ticket_number))
+    msg["X-Ticket-Event"] = _token(event) or "unknown"
+    # RFC 3834 section 5: mail sent by a program, not to be answered by other programs.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg[LOOP_HEADER] = domain
+    for name, value in (extra_headers or {}).items():
+        if not _extra_allowed(name):
+            raise ValueError(f"header {name!r} cannot be set as an extra header")
+        msg[name] = clean_header(value)
+
+    # Quoted-printable keeps the mail 7-bit clean for relays without 8BITMIME (RFC 6152).
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    digest = hashlib.sha256(f"{own_id}\0{rendered.text}\0{rendered.html}".encode())
+    alternative: MIMEPart = msg
+    for filename, content_type, data in attachments:
+        if alternative is msg:
+            msg.make_mixed()
+            alternative = next(msg.iter_parts())
+        maintype, subtype = _content_type(content_type)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=_filename(filename))
+        digest.update(data)
+    # Boundaries from a digest of the content, not random: the same mail gives the same bytes,
+    # and a digest of the parts cannot occur inside them.
+    alternative.set_boundary(f"=_alt_{digest.hexdigest()[:40]}")
+    if alternative is not msg:
+        msg.set_boundary(f"=_mix_{digest.hexdigest()[:40]}")
+    # Set last: turning the message multipart moves every Content-* header into the first part.
+    msg["Content-Language"] = _token(locale) or "en"
+    return msg.as_bytes()
+
+
+def _extra_allowed(name: str) -> bool:
+    """Extra headers add information (`X-...`, list headers); they never address or replace."""
+    if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN:
+        return False
+    return name.lower().startswith("x-") or name.lower() in _EXTRA_NAMES
+
+
+def _address(addr: str, name: str | None) -> Address:
+    spec = clean_header(addr, limit=320)
+    display = clean_header(name, limit=200) if name else ""
+    local, at, domain = spec.rpartition("@")
+    if at and not domain.isascii():
+        try:
+            spec = f"{local}@{domain.encode('idna').decode('ascii')}"
+        except UnicodeError:
+            pass
+    try:
+        # The parser rejects anything that is not one plain addr-spec (MessageDefect is a
+        # ValueError), so a smuggled second address cannot get through here.
+        return Address(display_name=display, addr_spec=spec)
+    except (ValueError, HeaderParseError, IndexError):
+        raise ValueError(f"{spec!r} is not a mail address") from None
+
+
+def _domain_of(addr: str) -> str:
+    return clean_header(addr).rpartition("@")[2].strip("<> ").lower() or "localhost"
+
+
+def _msg_id(value: str | None) -> str | None:
+    """A Message-ID kept only when it has the `<left@right>` shape; anything else is dropped."""
+    if not value:
+        return None
+    found = _MSG_ID.search(clean_header(value, limit=998))
+    return found.group(0) if found else None
+
+
+def _token(value: str) -> str:
+    text = clean_header(value, limit=64)
+    return text if _TOKEN.fullmatch(text) else ""
+
+
+def _content_type(value: str) -> tuple[str, str]:
+    maintype, _, subtype = clean_header(value).split(";", 1)[0].strip().lower().partition("/")
+    if _TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype) and maintype != "multipart":
+        return maintype, subtype
+    return "application", "octet-stream"
+
+
+def _filename(value: str) -> str:
+    # Path separators would let a client save the file elsewhere than its download folder.
+    name = clean_header(value, limit=200).replace("/", "_").replace("\\", "_").strip(". ")
+    return name or "attachment"

@@ -1,0 +1,277 @@
+"""Render one outbound mail — fixed subject, text part, HTML part — in the recipient's locale.
+
+Templates live in the `templates` package (`templates/email/<locale>/<event>[.<audience>].
+{txt,html}.j2`, one shared `_layout.*.j2`), loaded through the package so an installed wheel
+works. The renderer is built once per process: one Jinja2 environment, templates compiled on
+first use and kept.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    select_autoescape,
+)
+from markupsafe import Markup, escape
+
+from outbound.subjects import DEFAULT_LOCALE, LABELS, LOCALES, WORDS, pick_locale, subject_for
+
+# Who receives each event. Notices go to the sender only, whoever that was.
+AUDIENCES: Final[Mapping[str, tuple[str, ...]]] = {
+    "opened": ("customer", "vendor"),
+    "reply": ("customer", "vendor"),
+    "changed": ("customer", "vendor"),
+    "closed": ("customer", "vendor"),
+    "inactivity_warning": ("customer", "vendor"),
+    "processed": ("customer", "vendor"),
+    "escalated": ("customer", "vendor", "staff"),
+    "notice": ("customer", "vendor", "staff"),
+    "receipt": ("customer",),
+    "sale": ("vendor",),
+}
+EVENTS: Final = tuple(AUDIENCES)
+NOTICE_KINDS: Final = (
+    "command_refused",
+    "request_not_processed",
+    "confirm_request",
+    "vendor_reply_closed",
+    "dispute",
+)
+
+TEXT_WIDTH: Final = 76
+
+_LINKS: Final = ("ticket", "to_refund", "dispute", "confirm", "receipt", "download")
+_TOP_DEFAULTS: Final[Mapping[str, Any]] = {
+    "notice_kind": None,
+    "reason_line_extra": None,
+    "ticket": None,
+    "order": None,
+    "newest": None,
+    "history": (),
+    "zone": "UTC",
+    "recipient": None,
+    "staff_explanation": None,
+    "refused": None,
+}
+_TICKET_DEFAULTS: Final[Mapping[str, Any]] = {
+    "process_at": None,
+    "closed_at": None,
+    "close_reason": None,
+    "refund_kind": None,
+    "refund_amount": None,
+    "escalated": False,
+    "reason": None,
+    "problem": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Renderer:
+    """Turns (event, audience, locale, context) into a subject and two bodies.
+
+    The context is plain data (see docs/emails.md); times are aware datetimes and are shown in
+    `ctx["zone"]`, the vendor's IANA zone, with the zone's name (SPEC 11.14).
+    """
+
+    def __init__(self, locales: Iterable[str] = LOCALES) -> None:
+        self.locales = tuple(loc for loc in locales if loc in LOCALES) or (DEFAULT_LOCALE,)
+        self._env = Environment(
+            loader=PackageLoader("templates", "email"),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            cache_size=-1,
+        )
+        self._env.filters.update(wrap=wrap_text, nl2br=nl2br, size=human_size)
+        self._chosen: dict[tuple[str, str, str], tuple[Template, Template]] = {}
+
+    @property
+    def environment(self) -> Environment:
+        return self._env
+
+    def template_names(self, event: str, audience: str, locale: str) -> tuple[str, str]:
+        """The text and HTML template names used for one event, audience and locale."""
+        text, html = self._templates(event, audience, self._locale(locale))
+        return str(text.name), str(html.name)
+
+    def render(self, event: str, audience: str, locale: str, ctx: Mapping[str, Any]) -> Rendered:
+        loc = self._locale(locale)
+        text_t, html_t = self._templates(event, audience, loc)
+        values = self._context(event, audience, loc, ctx)
+        text = text_t.render(values)
+        html = html_t.render(values)
+        return Rendered(subject=values["subject"], text=text.strip() + "\n", html=html)
+
+    def _locale(self, locale: str) -> str:
+        loc = pick_locale(locale)
+        return loc if loc in self.locales else DEFAULT_LOCALE
+
+    def _templates(self, event: str, audience: str, locale: str) -> tuple[Template, Template]:
+        key = (event, audience, locale)
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            if audience not in AUDIENCES.get(event, ()):
+                raise ValueError(f"no {event!r} mail for audience {audience!r}")
+            pair = []
+            for fmt in ("txt", "html"):
+                names = [f"{locale}/{event}.{audience}.{fmt}.j2", f"{locale}/{event}.{fmt}.j2"]
+                try:
+                    pair.append(self._env.select_template(names))
+                except TemplateNotFound:
+                    raise ValueError(f"no template for {event}/{audience}/{locale}") from None
+            chosen = self._chosen[key] = (pair[0], pair[1])
+        return chosen
+
+    def _context(
+        self, event: str, audience: str, locale: str, ctx: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {**_TOP_DEFAULTS, **ctx}
+        links = dict.fromkeys(_LINKS)
+        links.update(ctx.get("links") or {})
+        if event == "sale":
+            # SPEC 11.15: the receipt page is the customer's alone.
+            links["receipt"] = links["download"] = None
+        ticket = values["ticket"]
+        if ticket is not None:
+            ticket = values["ticket"] = {**_TICKET_DEFAULTS, **ticket}
+        if event == "notice" and ticket is None:
+            values["notice_kind"] = "request_not_processed"
+        order = values["order"]
+        if values["newest"] is not None:
+            values["newest"] = _comment(values["newest"])
+        values["history"] = [_comment(c) for c in values["history"] or ()]
+        labels = LABELS[locale]
+        words = WORDS[locale]
+        ticket_type = ticket["type"] if ticket else None
+        values.update(
+            event=event,
+            audience=audience,
+            locale=locale,
+            links=links,
+            L=labels,
+            W=words,
+            when=_when_in(str(values["zone"] or "UTC"), words["date"]),
+            type_name=labels["type"].get(ticket_type or "", ticket_type or ""),
+            subject=subject_for(
+                event,
+                locale,
+                ticket_number=ticket["number"] if ticket else None,
+                ticket_type=ticket_type,
+                receipt=order["receipt"] if order else None,
+            ),
+        )
+        return values
+
+
+def _comment(comment: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "attachments" in comment and comment["attachments"] is not None:
+        return comment
+    return {**comment, "attachments": ()}
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _when_in(zone: str, pattern: str) -> Callable[[datetime | None], str]:
+    """A formatter of instants in one zone: `2026-03-05 10:00 CET (Europe/Berlin)`."""
+    tz = _zone(zone)
+    zone_name = tz.key
+
+    def when(at: datetime | None) -> str:
+        if at is None:
+            return ""
+        if not isinstance(at, datetime):
+            return str(at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        local = at.astimezone(tz)
+        abbrev = local.tzname() or ""
+        shown = local.strftime(pattern)
+        if abbrev and abbrev != zone_name:
+            return f"{shown} {abbrev} ({zone_name})"
+        return f"{shown} ({zone_name})"
+
+    return when
+
+
+def wrap_text(value: object, width: int = TEXT_WIDTH) -> str:
+    """Wrap only the lines longer than `width`, at spaces; short text costs one length check.
+
+    Jinja's `wordwrap` re-flows the whole body and was most of the render time (NOTES.md);
+    mail text is mostly short lines already, so only the long ones are touched. Words longer
+    than a line (URLs) are left whole.
+    """
+    text = str(value)
+    if len(text) <= width and "\n" not in text:
+        return text
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if all(len(line) <= width for line in lines):
+        return text
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+        else:
+            out.extend(_wrap_line(line, width))
+    return "\n".join(out)
+
+
+def _wrap_line(line: str, width: int) -> list[str]:
+    stripped = line.lstrip("> ")
+    prefix = line[: len(line) - len(stripped)]
+    room = max(width - len(prefix), 20)
+    lines: list[str] = []
+    current = ""
+    for word in stripped.split(" "):
+        if not current:
+            current = word
+        elif len(current) + 1 + len(word) <= room:
+            current = f"{current} {word}"
+        else:
+            lines.append((prefix + current).rstrip())
+            current = word
+    lines.append((prefix + current).rstrip())
+    return lines
+
+
+def nl2br(value: object) -> Markup:
+    """Escape text and keep its line breaks in HTML."""
+    text = str(value).replace("\r\n", "\n")
+    return Markup("<br>\n").join(escape(text).split("\n"))
+
+
+def human_size(value: object) -> str:
+    try:
+        size = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return str(value)
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
