@@ -1,0 +1,210 @@
+"""Build the Dramatiq broker from TICKETGW_BROKER_URL, and run workers and the sweep scheduler.
+
+The broker is built and set as Dramatiq's global one here, before any actor is declared:
+otherwise `dramatiq.get_broker()` quietly builds a RabbitMQ broker on 127.0.0.1 (NOTES.md).
+The actors themselves are declared on the broker explicitly (`outbound.actors`).
+
+`TICKETGW_BROKER_URL` may carry a `namespace` query parameter (`redis://host:6379/0?namespace=a`,
+`amqp://…/vhost?namespace=a`): Redis keys and the queue names get it, so deployments (and test
+runs) sharing one server never take each other's messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+from dramatiq import Broker, Worker
+from dramatiq.brokers.stub import StubBroker
+
+from gateway.domain.settings import Settings
+from gateway.services.runtime import Runtime
+
+log = logging.getLogger("ticketgw.broker")
+
+DEFAULT_NAMESPACE = "ticketgw"
+OUTBOX_PERIOD = 2.0  # seconds between outbox sweeps
+DEADLINE_PERIOD = 30.0  # seconds between deadline sweeps
+
+
+@dataclass(frozen=True)
+class BrokerSetup:
+    broker: Broker
+    namespace: str  # also the queue name of the outbound actors
+
+    @property
+    def embedded(self) -> bool:
+        return isinstance(self.broker, StubBroker)
+
+
+def split_namespace(url: str) -> tuple[str, str | None]:
+    """(URL without our `namespace` parameter, the namespace or None)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    namespace = next((v for k, v in query if k == "namespace"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "namespace"])
+    return urlunsplit(parts._replace(query=rest)), namespace
+
+
+def build_broker(settings: Settings, *, namespace: str | None = None) -> BrokerSetup:
+    """A fresh broker for `settings.broker_url`, set as Dramatiq's global broker."""
+    url, from_url = split_namespace(settings.broker_url)
+    name = namespace or from_url or DEFAULT_NAMESPACE
+    scheme = urlsplit(url).scheme
+    broker: Broker
+    if settings.broker_url == "embedded":
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+    elif scheme in ("redis", "rediss"):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=url, namespace=name)  # type: ignore[no-untyped-call]
+    elif scheme in ("amqp", "amqps"):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        # Without publisher confirms a message the server never stored counts as sent.
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    else:
+        raise ValueError(f"unsupported broker URL {settings.broker_url!r}")
+    dramatiq.set_broker(broker)
+    return BrokerSetup(broker, name)
+
+
+def declare(runtime: Runtime, setup: BrokerSetup, **options: Any) -> Any:
+    """The outbound actors on this broker (imported only now that the broker is set)."""
+    from outbound.actors import declare_actors
+
+    return declare_actors(setup.broker, runtime, queue_name=setup.namespace, **options)
+
+
+class Scheduler:
+    """Enqueues the outbox sweep every `outbox_period` s and the deadline sweep every
+    `deadline_period` s, in a thread of its own, until stopped."""
+
+    def __init__(self, actors: Any, *, outbox_period: float = OUTBOX_PERIOD,
+                 deadline_period: float = DEADLINE_PERIOD) -> None:
+        self.actors = actors
+        self.outbox_period = outbox_period
+        self.deadline_period = deadline_period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ticketgw-scheduler",
+                                        daemon=True)
+
+    def start(self) -> Scheduler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        next_outbox = next_deadlines = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_deadlines:
+                    self.actors.sweep_deadlines.send()
+                    next_deadlines = now + self.deadline_period
+                if now >= next_outbox:
+                    self.actors.sweep_outbox.send()
+                    next_outbox = now + self.outbox_period
+            except Exception:  # a broker outage: intake is unaffected, try again next tick
+                log.exception("scheduler could not enqueue a sweep")
+            self._stop.wait(max(0.05, min(next_outbox, next_deadlines) - time.monotonic()))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
+@dataclass
+class Running:
+    """A started worker (and perhaps a scheduler) on one broker; `stop()` ends them cleanly."""
+
+    setup: BrokerSetup
+    actors: Any
+    worker: Worker | None
+    scheduler: Scheduler | None = None
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.worker is not None:
+            self.worker.stop(timeout=int(timeout * 1000))
+        self.setup.broker.close()
+
+
+def start_worker(runtime: Runtime, setup: BrokerSetup | None = None, *, threads: int = 4,
+                 scheduler: bool = False, outbox_period: float = OUTBOX_PERIOD,
+                 deadline_period: float = DEADLINE_PERIOD, **options: Any) -> Running:
+    """A Dramatiq worker in this process on the configured (or given) broker."""
+    setup = setup or build_broker(runtime.settings)
+    actors = declare(runtime, setup, **options)
+    worker = Worker(setup.broker, queues=actors.queues, worker_threads=threads,
+                    worker_timeout=100)
+    worker.start()
+    running = Running(setup, actors, worker)
+    if scheduler:
+        running.scheduler = Scheduler(actors, outbox_period=outbox_period,
+                                      deadline_period=deadline_period).start()
+    return running
+
+
+def start_embedded(runtime: Runtime, *, threads: int = 4, **options: Any) -> Running:
+    """What `ticketgw serve` runs: the configured broker (embedded by default), an in-process
+    worker and the scheduler, so outbox rows from any process go out within seconds."""
+    return start_worker(runtime, threads=threads, scheduler=True, **options)
+
+
+def start_scheduler(runtime: Runtime, setup: BrokerSetup | None = None, *,
+                    outbox_period: float = OUTBOX_PERIOD,
+                    deadline_period: float = DEADLINE_PERIOD) -> Running:
+    """Only the scheduler: enqueues sweeps for the workers of a shared broker."""
+    setup = setup or build_broker(runtime.settings)
+    actors = declare(runtime, setup)
+    scheduler = Scheduler(actors, outbox_period=outbox_period,
+                          deadline_period=deadline_period).start()
+    return Running(setup, actors, None, scheduler)
+
+
+def run_until_signalled(running: Running, what: str) -> None:
+    """Block until SIGTERM or Ctrl-C, then stop cleanly."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info(f"{what} stopping", extra={"signal": signum})
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    log.info(f"{what} running", extra={"namespace": running.setup.namespace})
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info(f"{what} stopped")
+
+
+def run_worker(runtime: Runtime, *, threads: int = 8) -> None:
+    """`ticketgw worker`: deliver outbox mail and run the sweeps the scheduler enqueues.
+
+    With the embedded broker nothing else can reach this process's queue, so it schedules
+    its own sweeps."""
+    setup = build_broker(runtime.settings)
+    running = start_worker(runtime, setup, threads=threads, scheduler=setup.embedded)
+    run_until_signalled(running, "worker")
+
+
+def run_scheduler(runtime: Runtime) -> None:
+    """`ticketgw scheduler`: enqueue the outbox and deadline sweeps on a fixed period."""
+    run_until_signalled(start_scheduler(runtime), "scheduler")

@@ -1,0 +1,75 @@
+"""The Dramatiq actors of outbound mail, declared on the broker the wiring hands in.
+
+Nothing here touches Dramatiq's global broker: `declare_actors` registers each function with
+`dramatiq.actor(fn, broker=broker)` explicitly, so importing this module never builds one.
+Actor arguments are JSON-safe ids and ISO instants, never rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+from dramatiq import Broker
+
+from gateway.domain.clock import format_instant, parse_instant
+from gateway.services.runtime import Runtime
+from outbound import sweeps
+from outbound.deliver import Deliverer, RetryPolicy, Transport
+
+DEFAULT_QUEUE = "ticketgw"
+
+
+@dataclass
+class Actors:
+    broker: Broker
+    deliverer: Deliverer
+    deliver: dramatiq.Actor[Any, Any]
+    sweep_outbox: dramatiq.Actor[Any, Any]
+    sweep_deadlines: dramatiq.Actor[Any, Any]
+
+    @property
+    def queues(self) -> set[str]:
+        return {self.deliver.queue_name, self.sweep_outbox.queue_name}
+
+
+def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAULT_QUEUE,
+                   transport: Transport | None = None,
+                   retry: RetryPolicy | None = None) -> Actors:
+    """Register deliver, sweep_outbox and sweep_deadlines on `broker`.
+
+    Sweeps get a queue of their own so a backlog of deliveries never delays them. Retries
+    are the outbox's business (attempts, back-off, `failed`), so Dramatiq's are off.
+    """
+    deliverer = Deliverer(runtime, transport=transport, retry=retry)
+    sweep_queue = f"{queue_name}_sweeps"
+
+    def deliver(outbox_id: int, lease: str | None = None) -> str:
+        return deliverer.deliver(outbox_id, parse_instant(lease) if lease else None)
+
+    deliver_actor = _declare(broker, deliver, queue_name)
+
+    def dispatch(outbox_id: int, lease: datetime) -> None:
+        deliver_actor.send(outbox_id, format_instant(lease))
+
+    def sweep_outbox() -> int:
+        return sweeps.sweep_outbox(runtime.sessions, runtime.clock, dispatch)
+
+    sweep_outbox_actor = _declare(broker, sweep_outbox, sweep_queue)
+
+    def sweep_deadlines() -> int:
+        result = sweeps.sweep_deadlines(runtime)
+        sweep_outbox_actor.send()  # the mail the sweep just wrote goes out now, not next tick
+        return result.total
+
+    sweep_deadlines_actor = _declare(broker, sweep_deadlines, sweep_queue)
+    return Actors(broker, deliverer, deliver_actor, sweep_outbox_actor, sweep_deadlines_actor)
+
+
+def _declare(broker: Broker, fn: Callable[..., Any], queue_name: str) -> dramatiq.Actor[Any, Any]:
+    """One actor on this broker, named after the function (never the global broker)."""
+    return dramatiq.actor(broker=broker, actor_name=fn.__name__, queue_name=queue_name,
+                          max_retries=0)(fn)
