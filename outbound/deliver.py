@@ -134,11 +134,12 @@ class MaildirTransport:
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
 
     def send(self, sender: str, recipient: str, raw: bytes) -> None:
         try:
-            mailbox.Maildir(str(self.path), factory=None, create=True).add(raw)
+            for sub in ("tmp", "new", "cur"):  # a Maildir is these three folders
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            mailbox.Maildir(str(self.path), factory=None, create=False).add(raw)
         except OSError as exc:
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from None
 
