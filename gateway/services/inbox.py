@@ -1,0 +1,144 @@
+"""Inbound mail bookkeeping: each mail's record and decision, de-duplication, the spool of
+mail that failed, once-a-day notices, per-sender rate limits and bouncing addresses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.domain.clock import format_instant
+from store.db import is_postgres
+from store.models import AddressState, InboundMail, Ticket
+
+APPLIED, IGNORED, REJECTED, FAILED = "applied", "ignored", "rejected", "failed"
+# Mail in these states was fully processed: the same mail again changes nothing.
+_DONE = (APPLIED, IGNORED)
+NOTICE_INTERVAL = timedelta(days=1)
+
+
+def find_duplicate(session: Session, *, message_id: str | None, sender: str, sha256: str,
+                   exclude_id: int | None = None) -> int | None:
+    """An earlier, processed mail with the same identity: Message-ID and sender, or the
+    same bytes when there is no Message-ID."""
+    query = select(InboundMail.id).where(InboundMail.state.in_(_DONE))
+    if message_id:
+        query = query.where(InboundMail.message_id == message_id[:998],
+                            InboundMail.sender == sender[:320])
+    else:
+        query = query.where(InboundMail.sha256 == sha256, InboundMail.message_id.is_(None))
+    if exclude_id is not None:
+        query = query.where(InboundMail.id != exclude_id)
+    return session.execute(query.order_by(InboundMail.id).limit(1)).scalar_one_or_none()
+
+
+def start(session: Session, *, raw: bytes, sha256: str, message_id: str | None, sender: str,
+          envelope_from: str | None, recipient: str, channel: str, at: datetime,
+          existing_id: int | None = None) -> InboundMail:
+    """The mail's row, written first so messages can point at it; its decision comes later."""
+    if existing_id is not None:
+        row = session.get(InboundMail, existing_id)
+        if row is not None:
+            row.attempts = (row.attempts or 0) + 1
+            return row
+    row = InboundMail(
+        message_id=message_id[:998] if message_id else None, sender=sender[:320],
+        envelope_from=envelope_from[:320] if envelope_from is not None else None,
+        recipient=recipient[:320], channel=channel, received_at=at, sha256=sha256, raw=raw,
+        state=FAILED, decision="processing", reason="", attempts=1,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def finish(row: InboundMail, state: str, decision: str, reason: str,
+           ticket_id: int | None = None, error: str | None = None) -> None:
+    row.state = state
+    row.decision = decision[:40]
+    row.reason = reason
+    row.ticket_id = ticket_id
+    row.error = error
+
+
+def why(session: Session, message_id: str) -> list[dict[str, Any]]:
+    """Every recorded mail with this Message-ID (with or without <>), oldest first."""
+    bare = message_id.strip().strip("<>").strip()
+    rows = session.execute(
+        select(InboundMail, Ticket.number).outerjoin(Ticket, Ticket.id == InboundMail.ticket_id)
+        .where(InboundMail.message_id.in_((bare, f"<{bare}>"))).order_by(InboundMail.id)
+    ).all()
+    return [{
+        "id": row.id, "message_id": row.message_id, "sender": row.sender,
+        "recipient": row.recipient, "channel": row.channel,
+        "received_at": format_instant(row.received_at), "state": row.state,
+        "decision": row.decision, "reason": row.reason, "ticket": number,
+        "error": row.error, "attempts": row.attempts,
+    } for row, number in rows]
+
+
+def failed_ids(session: Session, limit: int = 1000) -> list[int]:
+    """The unprocessable spool kept in the database, oldest first."""
+    return list(session.execute(
+        select(InboundMail.id).where(InboundMail.state == FAILED).order_by(InboundMail.id)
+        .limit(limit)).scalars())
+
+
+def load_failed(session: Session, inbound_id: int) -> InboundMail | None:
+    row = session.get(InboundMail, inbound_id)
+    return row if row is not None and row.state == FAILED else None
+
+
+def _address_row(session: Session, address: str, *, lock: bool = True) -> AddressState:
+    """The address's row, created if missing; locked on PostgreSQL so counters add up."""
+    address = address.lower()[:320]
+    values = {"address": address, "rate_count": 0}
+    if is_postgres(session):
+        session.execute(postgresql.insert(AddressState).values(**values).on_conflict_do_nothing())
+    else:
+        session.execute(sqlite.insert(AddressState).values(**values).on_conflict_do_nothing())
+    query = select(AddressState).where(AddressState.address == address)
+    if lock and is_postgres(session):
+        query = query.with_for_update()
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one()
+
+
+def count_mail(session: Session, address: str, now: datetime, limit: int,
+               window: timedelta) -> bool:
+    """Count one mail from `address` in a fixed window; True when it is over the limit."""
+    if not address:
+        return False
+    row = _address_row(session, address)
+    if row.rate_window_start is None or now - row.rate_window_start >= window:
+        row.rate_window_start = now
+        row.rate_count = 0
+    row.rate_count = (row.rate_count or 0) + 1
+    return row.rate_count > limit
+
+
+def take_notice(session: Session, address: str, kind: str, now: datetime) -> bool:
+    """True (and remembered) when no notice of this kind went to `address` in the last day."""
+    row = _address_row(session, address)
+    notices = dict(row.notices or {})
+    last = notices.get(kind)
+    if last is not None and now - datetime.fromisoformat(last) < NOTICE_INTERVAL:
+        return False
+    notices[kind] = now.isoformat()
+    row.notices = notices
+    return True
+
+
+def mark_bouncing(session: Session, address: str, now: datetime, *, hard: bool) -> None:
+    """A bounce marks the address bouncing; a permanent one (5.x.x) also suppresses mail to
+    it until the address changes."""
+    row = _address_row(session, address)
+    row.bouncing_since = row.bouncing_since or now
+    if hard:
+        row.suppressed_since = row.suppressed_since or now
+
+
+def address_state(session: Session, address: str) -> AddressState | None:
+    return session.get(AddressState, address.lower())

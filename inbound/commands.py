@@ -1,0 +1,97 @@
+"""`#command` lines at the top of a reply (Zendesk-style), split from the text they lead."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from gateway.domain.facts import Action
+
+# The words a mail may use, and the action each is; `#refund` is the vendor's Please Refund
+# or the customer's conversion of tech support into a refund (services.act decides).
+WORDS: dict[str, Action] = {
+    "close": Action.CLOSE,
+    "refund": Action.REFUND,
+    "techsupport": Action.TECHSUPPORT,
+    "partial": Action.PARTIAL,
+    "percent": Action.PERCENT,
+    "quantity": Action.QUANTITY,
+    "full": Action.FULL,
+    "escalate": Action.ESCALATE,
+    "agree": Action.AGREE,
+    "dispute": Action.DISPUTE,
+    "returned": Action.RETURNED,
+}
+_NUMERIC = frozenset({Action.PARTIAL, Action.PERCENT, Action.QUANTITY})
+# `#` then a word; `#1042` or `# heading` are text, not commands
+_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)(?:[ \t]+(.*))?$")
+MAX_COMMANDS = 10
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    value: str | None = None
+    line: str = ""
+
+
+@dataclass(frozen=True)
+class Commands:
+    commands: tuple[Command, ...]
+    unknown: tuple[str, ...]  # lines that look like commands but are none (or malformed)
+    text: str  # the reply without its command lines
+
+
+def parse_commands(text: str) -> Commands:
+    """The command lines at the top of `text` (blank lines between them allowed)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    commands: list[Command] = []
+    unknown: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        if line and not line.startswith("#"):
+            break
+        index += 1
+        if not line:
+            continue
+        found = _LINE.match(line)
+        if found is None:
+            index -= 1  # "#1042 is still broken" is text
+            break
+        word, argument = found.group(1).lower(), (found.group(2) or "").strip()
+        command = _command(word, argument, line)
+        if command is None or len(commands) >= MAX_COMMANDS:
+            unknown.append(line[:200])
+        else:
+            commands.append(command)
+    rest = "\n".join(lines[index:]).strip()
+    return Commands(tuple(commands), tuple(unknown), rest)
+
+
+def _command(word: str, argument: str, line: str) -> Command | None:
+    action = WORDS.get(word)
+    if action is None:
+        return None
+    if action in _NUMERIC:
+        number = argument.replace(",", ".").rstrip("%").strip()
+        try:
+            if not number or not Decimal(number).is_finite():
+                return None
+        except InvalidOperation:
+            return None
+        return Command(action, number, line)
+    if action is Action.ESCALATE:
+        return Command(action, argument[:2000] or None, line)
+    if argument:  # `#close now please` is not a command we understand exactly
+        return None
+    return Command(action, None, line)
+
+
+def describe_unknown(unknown: tuple[str, ...]) -> str:
+    known = ", ".join(f"#{w}" for w in WORDS)
+    listed = "; ".join(unknown[:5])
+    return (f"These lines are not commands we know, so nothing was changed: {listed}. "
+            f"Commands are, one per line at the top of your reply: {known} "
+            "(#partial takes an amount, #escalate a reason).")

@@ -1,0 +1,207 @@
+"""Take in one raw mail: store it, decide, apply, all in one transaction, then answer.
+
+The answer is given only after the mail and all its effects are committed. A database fault
+or any bug answers `451 4.3.0` (the sender retries) and keeps the raw mail in the
+unprocessable spool, which `ticketgw mail replay` runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.domain.errors import Reject
+from gateway.domain.tokens import redact
+from gateway.services import inbox
+from gateway.services.runtime import Runtime
+from inbound import pipeline
+from inbound.apply import Result, apply
+from inbound.parse import ParsedMail, parse_mail
+
+log = logging.getLogger("ticketgw.inbound")
+
+TEMPFAIL = "451 4.3.0 temporary failure; please try again later"
+UNKNOWN_RECIPIENT = "550 5.1.1 no such mailbox here"
+BAD_TOKEN = "550 5.1.1 this reply address is not valid; reply to a newer mail about the ticket"
+# Per sender (From:) address: mails per window, seconds. Replays are never limited.
+RATE_LIMIT = (30, 600)
+_TOKEN_IN_ADDRESS = re.compile(r"(reply\+)([a-z2-7]+)(@)", re.IGNORECASE)
+_UNSAFE_REPLY = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # applied | ignored | rejected | duplicate | failed
+    reply: str  # the SMTP answer, e.g. "250 2.0.0 threaded to #1042"
+    reason: str
+    ticket_number: int | None
+    inbound_id: int | None
+
+
+def check_recipient(runtime: Runtime, address: str) -> str | None:
+    """None when `address` is one of ours (a reply address only with a valid token);
+    otherwise the `550 5.1.1` answer. Reads no database: safe in the event loop."""
+    kind, token = pipeline.split_recipient(address, runtime.settings.mail_domain)
+    if kind == "unknown":
+        return UNKNOWN_RECIPIENT
+    if kind == "reply" and (token is None or pipeline.verify_token(runtime.tokens, token) is None):
+        return BAD_TOKEN
+    return None
+
+
+def receive(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipient: str,
+            channel: str = "smtp", rate: tuple[int, int] | None = None,
+            replay_of: int | None = None) -> Outcome:
+    """Process one mail; never raises. `replay_of` is the failed row a replay runs again."""
+    started = time.perf_counter()
+    mail: ParsedMail | None = None
+    rule = decision = ""
+    try:
+        mail = parse_mail(raw, max_attachment_bytes=runtime.settings.max_attachment_bytes)
+        limit = (10**9, 1) if channel == "replay" else (rate or RATE_LIMIT)
+        outcome, rule, decision = _process(runtime, raw, mail, envelope_from=envelope_from,
+                                 recipient=recipient, channel=channel, rate=limit,
+                                 replay_of=replay_of)
+    except Exception as exc:  # noqa: BLE001 - one bad mail never stops the others; keep it
+        log.exception("inbound mail failed; kept for replay",
+                      extra={"message_id": mail.message_id if mail else None})
+        outcome = park(runtime, raw, mail, envelope_from=envelope_from, recipient=recipient,
+                       channel=channel, error=exc, replay_of=replay_of)
+        decision = "failed"
+    _log(outcome, mail, recipient, rule, decision, time.perf_counter() - started)
+    return outcome
+
+
+def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: str | None,
+             recipient: str, channel: str, rate: tuple[int, int],
+             replay_of: int | None) -> tuple[Outcome, str, str]:
+    with runtime.sessions.begin() as session:
+        row = inbox.start(session, raw=raw, sha256=mail.sha256, message_id=mail.message_id,
+                          sender=mail.from_addr, envelope_from=envelope_from,
+                          recipient=recipient, channel=channel, at=runtime.clock.now(),
+                          existing_id=replay_of)
+        ctx = pipeline.gather(session, runtime, mail, raw, recipient=recipient,
+                              envelope_from=envelope_from, exclude_id=row.id, rate=rate)
+        rule, verdict = pipeline.decide(mail, ctx)
+        try:
+            with session.begin_nested():
+                result = apply(session, runtime, mail, ctx, verdict, row)
+        except Reject as exc:
+            # what the mail asked was refused: nothing of it stays, the refusal does
+            result = Result(inbox.REJECTED, f"rejected_{exc.code}"[:40], exc.message,
+                            f"{exc.smtp_code} {exc.message}")
+        state = inbox.IGNORED if result.state == "duplicate" else result.state
+        ticket = result.ticket
+        inbox.finish(row, state, result.decision, result.reason,
+                     ticket.id if ticket is not None else None)
+        number = ticket.number if ticket is not None else verdict.ticket_number
+        inbound_id = row.id
+    return Outcome(result.state, _reply_text(result.reply), result.reason, number,
+                   inbound_id), rule, result.decision
+
+
+def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from: str | None,
+         recipient: str, channel: str, error: BaseException,
+         replay_of: int | None = None) -> Outcome:
+    """Keep a mail that failed: as a `failed` row, or in the spool directory when even the
+    database cannot take it. The answer tells nothing of the fault."""
+    detail = f"{type(error).__name__}: {error}"[:4000]
+    try:
+        with runtime.sessions.begin() as session:
+            row = inbox.load_failed(session, replay_of) if replay_of is not None else None
+            if row is None:
+                row = inbox.start(
+                    session, raw=raw, sha256=hashlib.sha256(raw).hexdigest(),
+                    message_id=mail.message_id if mail else None,
+                    sender=mail.from_addr if mail else "", envelope_from=envelope_from,
+                    recipient=recipient, channel=channel, at=runtime.clock.now())
+            else:
+                row.attempts = (row.attempts or 0) + 1
+            inbox.finish(row, inbox.FAILED, "failed", "internal error; kept for replay",
+                         error=detail)
+            inbound_id: int | None = row.id
+    except Exception:  # noqa: BLE001 - the database is down: the spool directory keeps it
+        log.exception("database unavailable; mail spooled to disk")
+        if replay_of is None:
+            spool_to_disk(runtime, raw, envelope_from=envelope_from, recipient=recipient,
+                          error=detail)
+        inbound_id = None
+    return Outcome(inbox.FAILED, TEMPFAIL, "internal error; kept for replay", None, inbound_id)
+
+
+def spool_dir(runtime: Runtime) -> Path:
+    """Beside the outbound Maildir (`var/` by default): mail the database could not take."""
+    return Path(runtime.settings.outbox_maildir).parent / "inbound-spool"
+
+
+def spool_to_disk(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipient: str,
+                  error: str) -> Path:
+    folder = spool_dir(runtime)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns()}-{os.getpid()}-{hashlib.sha256(raw).hexdigest()[:16]}"
+    meta = json.dumps({"envelope_from": envelope_from, "recipient": recipient, "error": error})
+    for suffix, data in ((".json", meta.encode()), (".eml", raw)):
+        temp = folder / f".{name}{suffix}.tmp"
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.rename(folder / f"{name}{suffix}")  # the .eml last: a listed .eml is complete
+    return folder / f"{name}.eml"
+
+
+def replay(runtime: Runtime) -> list[Outcome]:
+    """Run the unprocessable spool again: failed rows, then the spool directory's files."""
+    outcomes = []
+    with runtime.sessions() as session:
+        ids = inbox.failed_ids(session)
+    for inbound_id in ids:
+        with runtime.sessions() as session:
+            row = inbox.load_failed(session, inbound_id)
+            if row is None:
+                continue
+            raw, envelope_from, recipient = bytes(row.raw), row.envelope_from, row.recipient
+        outcomes.append(receive(runtime, raw, envelope_from=envelope_from, recipient=recipient,
+                                channel="replay", replay_of=inbound_id))
+    folder = spool_dir(runtime)
+    for path in sorted(folder.glob("*.eml")) if folder.is_dir() else []:
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        outcome = receive(runtime, path.read_bytes(), envelope_from=meta.get("envelope_from"),
+                          recipient=meta.get("recipient") or "", channel="replay")
+        outcomes.append(outcome)
+        if outcome.state != inbox.FAILED:
+            path.unlink()
+            meta_path.unlink(missing_ok=True)
+    return outcomes
+
+
+def redact_address(address: str | None) -> str:
+    if not address:
+        return ""
+    return _TOKEN_IN_ADDRESS.sub(lambda m: m.group(1) + redact(m.group(2)) + m.group(3),
+                                 address)
+
+
+def _reply_text(reply: str) -> str:
+    """One line of ASCII: an SMTP reply must not carry CR/LF or 8-bit text."""
+    text = _UNSAFE_REPLY.sub(" ", reply).encode("ascii", "replace").decode("ascii")
+    return text[:480]
+
+
+def _log(outcome: Outcome, mail: ParsedMail | None, recipient: str, rule: str, decision: str,
+         seconds: float) -> None:
+    log.info("inbound mail %s", outcome.state, extra={
+        "message_id": mail.message_id if mail else None,
+        "sender": redact_address(mail.from_addr if mail else None),
+        "recipient": redact_address(recipient),
+        "decision": decision, "state": outcome.state, "reason": outcome.reason, "rule": rule,
+        "ticket": outcome.ticket_number, "inbound_id": outcome.inbound_id,
+        "ms": round(seconds * 1000, 1),
+    })

@@ -1,0 +1,240 @@
+"""Decide what one inbound mail is: gather its facts, then ask the rules in a fixed order.
+
+The rules are pure (`check(mail, ctx) -> Verdict`); everything they may need from the
+database is read here first, into a MailContext. The first rule with a verdict decides.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from types import ModuleType
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.domain.errors import UserError
+from gateway.domain.facts import Role
+from gateway.domain.tokens import Tokens
+from gateway.services import inbox
+from gateway.services.runtime import Runtime
+from inbound.parse import ParsedMail
+from inbound.rules import (
+    auto_submitted,
+    delivery_report,
+    duplicate,
+    legacy_request,
+    mailing_list,
+    null_sender,
+    out_of_office,
+    own_mail,
+    rate_limit,
+    references,
+    reply_token,
+    subject_token,
+    support_request,
+    unmatched,
+)
+from inbound.rules.base import MailContext, OrderRef, TicketRef, Verdict
+from store.models import Order, OutboxMail, Ticket
+
+# The order is the policy: automated mail first (it never makes tickets), then repeats and
+# floods, then matching from the strongest evidence to the weakest (SPEC 8).
+RULES: tuple[ModuleType, ...] = (
+    own_mail,
+    delivery_report,
+    auto_submitted,
+    null_sender,
+    out_of_office,
+    mailing_list,
+    duplicate,
+    rate_limit,
+    reply_token,
+    references,
+    subject_token,
+    legacy_request,
+    support_request,
+    unmatched,
+)
+
+LOCALS = {"support": "support", "refunds": "refunds", "cancel": "cancel"}
+_SUBJECT_TOKEN = re.compile(r"\[Ticket #(\d{1,9})\]", re.IGNORECASE)
+_OUR_MSGID = re.compile(r"^<?outbox-(\d{1,18})\.ticketgw@", re.IGNORECASE)
+_RECEIPT = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z0-9][A-Za-z0-9-]{3,63})(?![A-Za-z0-9-])")
+_HARD_STATUS = re.compile(rb"(?im)^Status:[ \t]*5\.\d{1,3}\.\d{1,3}")
+_COMMENT = re.compile(r"\([^()]*\)")
+_RESULT = re.compile(r"^\s*(dmarc|dkim)\s*=\s*([A-Za-z]+)", re.IGNORECASE)
+_PROPERTY = re.compile(r"([A-Za-z][\w.-]*)\s*=\s*([^\s;]+)")
+MAX_RECEIPT_CANDIDATES = 40
+RECEIPT_SCAN_CHARS = 20_000
+
+
+def decide(mail: ParsedMail, ctx: MailContext) -> tuple[str, Verdict]:
+    """(rule name, verdict) of the first rule that decides; `unmatched` always does."""
+    for rule in RULES:
+        verdict: Verdict = rule.check(mail, ctx)
+        if verdict.terminal:
+            return str(rule.name), verdict
+    raise AssertionError("the last rule always decides")  # pragma: no cover
+
+
+def split_recipient(address: str, domain: str) -> tuple[str, str | None]:
+    """(kind, token): kind is support | refunds | cancel | reply | unknown."""
+    local, at, host = address.strip().strip("<>").rpartition("@")
+    if not at or host.lower().rstrip(".") != domain.lower():
+        return "unknown", None
+    local = local.lower()
+    if local in LOCALS:
+        return LOCALS[local], None
+    if local.startswith("reply+") and len(local) > len("reply+"):
+        return "reply", local[len("reply+"):]
+    return "unknown", None
+
+
+def verify_token(tokens: Tokens, token: str) -> tuple[int, Role] | None:
+    try:
+        claim = tokens.read_reply_token(token)
+    except UserError:
+        return None
+    return claim.subject_id, claim.party
+
+
+def is_verified(auth_results: Iterable[str], trusted: str, sender: str) -> bool:
+    """A DMARC or aligned DKIM pass in an Authentication-Results header (RFC 8601) whose
+    authserv-id is the trusted receiving server; with none configured nothing is verified.
+    The receiving server removes such headers claiming its id from mail it gets (RFC 8601
+    section 5), so the header with its id is its own."""
+    if not trusted or "@" not in sender:
+        return False
+    domain = sender.rsplit("@", 1)[1].lower()
+    for value in auth_results:
+        parts = _COMMENT.sub(" ", value).split(";")
+        words = parts[0].split()
+        if not words or words[0].lower() != trusted:
+            continue
+        for part in parts[1:]:
+            found = _RESULT.match(part)
+            if found is None or found.group(2).lower() != "pass":
+                continue
+            props = {k.lower(): v.strip('"').lower() for k, v in _PROPERTY.findall(part)}
+            if found.group(1).lower() == "dmarc":
+                signed = props.get("header.from", domain)
+            else:
+                signed = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
+            if signed and (domain == signed or domain.endswith("." + signed)):
+                return True
+    return False
+
+
+def _ticket_ref(session: Session, number: int) -> TicketRef | None:
+    ticket = session.execute(select(Ticket).where(Ticket.number == number)).unique()\
+        .scalar_one_or_none()
+    if ticket is None:
+        return None
+    vendor = ticket.order.vendor
+    return TicketRef(ticket.number, ticket.status, ticket.order.customer_email.lower(),
+                     frozenset(a.lower() for a in vendor.addresses))
+
+
+def _referenced_number(session: Session, ids: list[str]) -> int | None:
+    """The ticket of the newest of our own mails that In-Reply-To/References names."""
+    if not ids:
+        return None
+    forms = {f for i in ids[-50:] for f in (i, f"<{i}>")}
+    outbox_ids = {int(m.group(1)) for i in ids[-50:] if (m := _OUR_MSGID.match(i))}
+    conditions = [OutboxMail.message_id.in_(forms)]
+    if outbox_ids:
+        conditions.append(OutboxMail.id.in_(outbox_ids))
+    number = session.execute(
+        select(Ticket.number).join(OutboxMail, OutboxMail.ticket_id == Ticket.id)
+        .where(or_(*conditions)).order_by(OutboxMail.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return int(number) if number is not None else None
+
+
+def receipt_candidates(mail: ParsedMail) -> list[str]:
+    """Words in subject and body that could be receipt numbers, in order, upper-cased."""
+    found: dict[str, None] = {}
+    for text in (mail.subject or "", (mail.text or "")[:RECEIPT_SCAN_CHARS]):
+        for word in _RECEIPT.findall(text):
+            if any(ch.isdigit() for ch in word) or word.isupper():
+                found.setdefault(word.upper())
+            if len(found) >= MAX_RECEIPT_CANDIDATES:
+                return list(found)
+    return list(found)
+
+
+def _order_refs(session: Session, orders: Iterable[Order]) -> tuple[OrderRef, ...]:
+    refs = []
+    for order in orders:
+        open_ts = session.execute(
+            select(Ticket.number).where(Ticket.order_id == order.id, Ticket.status == "open",
+                                        Ticket.type == "tech_support").limit(1)
+        ).scalar_one_or_none()
+        refs.append(OrderRef(order.receipt, order.customer_email.lower(),
+                             frozenset(a.lower() for a in order.vendor.addresses), open_ts))
+    return tuple(refs)
+
+
+def _named_orders(session: Session, mail: ParsedMail) -> tuple[OrderRef, ...]:
+    candidates = receipt_candidates(mail)
+    if not candidates:
+        return ()
+    rows = session.execute(select(Order).where(Order.receipt.in_(candidates))).unique()\
+        .scalars().all()
+    rank = {receipt: i for i, receipt in enumerate(candidates)}
+    return _order_refs(session, sorted(rows, key=lambda o: rank.get(o.receipt, 0)))
+
+
+def _sender_orders(session: Session, sender: str) -> tuple[OrderRef, ...]:
+    if not sender:
+        return ()
+    rows = session.execute(
+        select(Order).where(Order.customer_email == sender).order_by(Order.id).limit(2)
+    ).unique().scalars().all()
+    return _order_refs(session, rows)
+
+
+def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
+           recipient: str, envelope_from: str | None, exclude_id: int | None,
+           rate: tuple[int, int]) -> MailContext:
+    """Read what the rules need; also counts the mail against its sender's rate limit."""
+    settings = runtime.settings
+    now = runtime.clock.now()
+    kind, token = split_recipient(recipient, settings.mail_domain)
+    sender = mail.from_addr.lower()
+    token_party = token_ticket = None
+    if kind == "reply" and token:
+        claim = verify_token(runtime.tokens, token)
+        if claim is not None:
+            token_ticket = _ticket_ref(session, claim[0])
+            token_party = claim[1] if token_ticket is not None else None
+    reference_ticket = subject_ticket = None
+    subject_number = None
+    if kind == "support":
+        number = _referenced_number(session, mail.in_reply_to + mail.references)
+        reference_ticket = _ticket_ref(session, number) if number is not None else None
+        found = _SUBJECT_TOKEN.search(mail.subject or "")
+        if found and reference_ticket is None:
+            subject_number = int(found.group(1))
+            subject_ticket = _ticket_ref(session, subject_number)
+    named: tuple[OrderRef, ...] = ()
+    own: tuple[OrderRef, ...] = ()
+    if kind in ("refunds", "cancel") or (kind == "support" and reference_ticket is None
+                                         and subject_number is None):
+        named = _named_orders(session, mail)
+        own = () if named else _sender_orders(session, sender)
+    return MailContext(
+        mail_domain=settings.mail_domain, staff_email=settings.staff_email.lower(),
+        recipient_kind=kind, sender=sender, envelope_from=envelope_from,
+        verified=is_verified(mail.auth_results, settings.trusted_authserv_id, sender),
+        token_party=token_party, token_ticket=token_ticket, reference_ticket=reference_ticket,
+        subject_number=subject_number, subject_ticket=subject_ticket,
+        named_orders=named, sender_orders=own,
+        duplicate_of=inbox.find_duplicate(session, message_id=mail.message_id, sender=sender,
+                                          sha256=mail.sha256, exclude_id=exclude_id),
+        rate_limited=inbox.count_mail(session, sender or (envelope_from or ""), now, rate[0],
+                                      timedelta(seconds=rate[1])),
+        hard_bounce=mail.is_delivery_report and _HARD_STATUS.search(raw) is not None,
+    )
