@@ -158,6 +158,7 @@ class Ticket(Base):
     restore_type: Mapped[str | None] = mapped_column(String(16))
 
     order: Mapped[Order] = relationship(lazy="joined")
+    follows: Mapped[Ticket | None] = relationship(remote_side="Ticket.id", lazy="select")
     messages: Mapped[list[Message]] = relationship(
         order_by="Message.id", back_populates="ticket", lazy="selectin"
     )

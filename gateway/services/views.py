@@ -57,7 +57,7 @@ def ticket_view(ticket: Ticket, *, full: bool = True) -> dict[str, Any]:
         "currency": order.currency,
         "escalated": ticket.escalated,
         "disputable_until": format_instant(ticket.disputable_until),
-        "follows": None,
+        "follows": ticket.follows.number if ticket.follows is not None else None,
         "order_refunded_amount": money(order.refunded_amount),
         "subscription": order.subscription,
     }

@@ -262,6 +262,7 @@ def test_customer_reply_to_closed_ticket_opens_follow_up(runtime: Runtime) -> No
     act(runtime, 1001, Action.CLOSE, CUSTOMER, BERLIN_THU_10)
     follow = act(runtime, 1001, Action.REPLY, CUSTOMER, BERLIN_THU_10, comment="again")
     assert follow["number"] == 1002 and follow["type"] == "tech_support"
+    assert follow["follows"] == 1001 and follow["messages"][0]["text"] == "again"
     with pytest.raises(Conflict):
         act(runtime, 1001, Action.REPLY, VENDOR, BERLIN_THU_10, comment="late")
 
