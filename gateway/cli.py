@@ -343,9 +343,39 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
 }
 
 
+def cmd_mail(args: argparse.Namespace) -> None:
+    """`mail why MESSAGE-ID` (the decisions taken on a mail) and `mail replay` (the spool)."""
+    from gateway.services import inbox
+    from inbound import intake
+
+    runtime = _runtime(args)
+    if args.action == "why":
+        with runtime.sessions() as session:
+            rows = inbox.why(session, args.message_id)
+        if not rows:
+            raise CliError("not_found", f"no inbound mail with Message-ID {args.message_id}")
+        _emit(args, rows, lambda: "\n".join(
+            f"{r['received_at']} {r['sender']} -> {r['recipient']}: {r['state']} "
+            f"({r['decision']}) {r['reason']}"
+            + (f" [ticket #{r['ticket']}]" if r["ticket"] else "")
+            + (f" error: {r['error']}" if r["error"] else "") for r in rows))
+        return
+    outcomes = intake.replay(runtime)
+    failed = sum(1 for o in outcomes if o.state == "failed")
+    data = {"replayed": len(outcomes), "failed": failed,
+            "items": [{"inbound_id": o.inbound_id, "state": o.state, "reply": o.reply,
+                       "ticket": o.ticket_number} for o in outcomes]}
+    _emit(args, data, lambda: f"{len(outcomes)} replayed, {failed} still failing")
+    if failed:
+        raise SystemExit(EXIT_ERROR)
+
+
 def _dispatch(args: argparse.Namespace) -> None:
     if args.command == "orders":
         cmd_orders_import(args)
+        return
+    if args.command == "mail":
+        cmd_mail(args)
         return
     handler = HANDLERS.get(args.command)
     if handler is None:

@@ -14,3 +14,13 @@ def runtime_for(args: argparse.Namespace) -> Runtime:
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {}
+
+
+def run_smtp_role(args: argparse.Namespace) -> None:
+    """`ticketgw smtp`: the inbound SMTP listener until SIGTERM/SIGINT."""
+    from inbound.smtp import run_smtp
+
+    run_smtp(runtime_for(args))
+
+
+HANDLERS["smtp"] = run_smtp_role
