@@ -17,6 +17,7 @@ from gateway.domain.errors import ConfigError
 from gateway.domain.policy import policy_for
 from gateway.domain.settings import Settings, parse_settings
 from gateway.domain.tokens import Tokens
+from gateway.services.execution import RecordingExecutor, RefundExecutor, WebhookExecutor
 from gateway.services.runtime import Runtime
 from store.db import make_engine, make_sessions, migrate
 
@@ -76,14 +77,19 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
     engine = make_engine(settings.database_url)
     if create_schema:
         migrate(engine)
+    policy = policy_for(settings.policy, weekend_pause=settings.weekend_pause,
+                        dispute_limit=settings.dispute_limit)
+    executor: RefundExecutor = (
+        WebhookExecutor(settings.refund_webhook_url, settings.secret_key, policy)
+        if settings.refund_webhook_url else RecordingExecutor(policy))
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_sessions(engine),
-        policy=policy_for(settings.policy, weekend_pause=settings.weekend_pause,
-                          dispute_limit=settings.dispute_limit),
+        policy=policy,
         tokens=Tokens(settings.secret_key),
         clock=clock or SystemClock(),
+        executor=executor,
     )
 
 

@@ -47,6 +47,7 @@ class Settings:
     link_ttl_days: int = 90
     trusted_authserv_id: str = ""
     smtp_processes: int = 1
+    refund_webhook_url: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -168,6 +169,7 @@ _PARSERS: dict[str, Any] = {
     "link_ttl_days": lambda n, v: _int(n, v, minimum=1),
     "trusted_authserv_id": lambda n, v: str(v).strip().lower(),
     "smtp_processes": lambda n, v: _int(n, v, minimum=1),
+    "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),
 }
 
 
