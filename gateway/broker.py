@@ -23,6 +23,7 @@ import dramatiq
 from dramatiq import Broker, Worker
 from dramatiq.brokers.stub import StubBroker
 
+from gateway.domain.errors import ConfigError
 from gateway.domain.settings import Settings
 from gateway.services.runtime import Runtime
 
@@ -207,4 +208,8 @@ def run_worker(runtime: Runtime, *, threads: int = 8) -> None:
 
 def run_scheduler(runtime: Runtime) -> None:
     """`ticketgw scheduler`: enqueue the outbox and deadline sweeps on a fixed period."""
+    if runtime.settings.broker_url == "embedded":
+        raise ConfigError("`ticketgw scheduler` needs a shared broker (TICKETGW_BROKER_URL "
+                          "redis://… or amqp://…); with the embedded broker, `ticketgw worker` "
+                          "and `ticketgw serve` schedule their own sweeps")
     run_until_signalled(start_scheduler(runtime), "scheduler")

@@ -370,7 +370,19 @@ def cmd_mail(args: argparse.Namespace) -> None:
         raise SystemExit(EXIT_ERROR)
 
 
+def cmd_outbox_retry(args: argparse.Namespace) -> None:
+    """`outbox retry`: failed outbound mail is queued again with a fresh retry budget."""
+    from outbound.deliver import retry_failed
+
+    runtime = _runtime(args)
+    count = retry_failed(runtime)
+    _emit(args, {"requeued": count}, lambda: f"{count} failed mail(s) queued again")
+
+
 def _dispatch(args: argparse.Namespace) -> None:
+    if args.command == "outbox":
+        cmd_outbox_retry(args)
+        return
     if args.command == "orders":
         cmd_orders_import(args)
         return

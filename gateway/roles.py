@@ -24,3 +24,29 @@ def run_smtp_role(args: argparse.Namespace) -> None:
 
 
 HANDLERS["smtp"] = run_smtp_role
+
+
+def run_worker_role(args: argparse.Namespace) -> None:
+    """`ticketgw worker`: deliver outbox mail and run sweeps until SIGTERM/SIGINT."""
+    from gateway.broker import run_worker
+
+    runtime = runtime_for(args)
+    try:
+        run_worker(runtime)
+    finally:
+        runtime.close()
+
+
+def run_scheduler_role(args: argparse.Namespace) -> None:
+    """`ticketgw scheduler`: enqueue the outbox and deadline sweeps until SIGTERM/SIGINT."""
+    from gateway.broker import run_scheduler
+
+    runtime = runtime_for(args)
+    try:
+        run_scheduler(runtime)
+    finally:
+        runtime.close()
+
+
+HANDLERS["worker"] = run_worker_role
+HANDLERS["scheduler"] = run_scheduler_role
