@@ -60,7 +60,7 @@ def seed(runtime: Runtime) -> World:
     staff = Actor(Role.STAFF, source="cli")
     with runtime.sessions.begin() as session:
         vendors.add_vendor(session, ctx, staff, "acme", VENDOR, cs_email=VENDOR_CS,
-                           timezone="Europe/Berlin")
+                           timezone="Europe/Berlin", partial_refunds=True)
         bought = (START - timedelta(days=2)).isoformat()
         for receipt, recurring in ((RECEIPT, False), (SUB_RECEIPT, True)):
             line = orders.parse_line({
