@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gateway.domain.errors import Reject
@@ -63,7 +63,7 @@ def receive(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipien
     mail: ParsedMail | None = None
     rule = decision = ""
     try:
-        mail = parse_mail(raw, max_attachment_bytes=runtime.settings.max_attachment_bytes)
+        mail = storable(parse_mail(raw, max_attachment_bytes=runtime.settings.max_attachment_bytes))
         limit = (10**9, 1) if channel == "replay" else (rate or RATE_LIMIT)
         outcome, rule, decision = _process(runtime, raw, mail, envelope_from=envelope_from,
                                  recipient=recipient, channel=channel, rate=limit,
@@ -76,6 +76,24 @@ def receive(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipien
         decision = "failed"
     _log(outcome, mail, recipient, rule, decision, time.perf_counter() - started)
     return outcome
+
+
+def _safe(text: str) -> str:
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def storable(mail: ParsedMail) -> ParsedMail:
+    """The fields intake stores or queries, as text every database accepts (raw 8-bit header
+    bytes arrive as lone surrogates, which neither driver can encode)."""
+    return replace(
+        mail, from_addr=_safe(mail.from_addr), subject=_safe(mail.subject),
+        message_id=_safe(mail.message_id) if mail.message_id is not None else None,
+        in_reply_to=[_safe(i) for i in mail.in_reply_to],
+        references=[_safe(i) for i in mail.references], text=_safe(mail.text),
+        html=_safe(mail.html) if mail.html is not None else None,
+        auth_results=[_safe(v) for v in mail.auth_results],
+        attachments=[replace(a, filename=_safe(a.filename), content_type=_safe(a.content_type))
+                     for a in mail.attachments])
 
 
 def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: str | None,

@@ -20,6 +20,11 @@ _DONE = (APPLIED, IGNORED)
 NOTICE_INTERVAL = timedelta(days=1)
 
 
+def _text(value: str) -> str:
+    """Text both databases accept: no NUL, no lone surrogates."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def find_duplicate(session: Session, *, message_id: str | None, sender: str, sha256: str,
                    exclude_id: int | None = None) -> int | None:
     """An earlier, processed mail with the same identity: Message-ID and sender, or the
@@ -45,9 +50,9 @@ def start(session: Session, *, raw: bytes, sha256: str, message_id: str | None, 
             row.attempts = (row.attempts or 0) + 1
             return row
     row = InboundMail(
-        message_id=message_id[:998] if message_id else None, sender=sender[:320],
-        envelope_from=envelope_from[:320] if envelope_from is not None else None,
-        recipient=recipient[:320], channel=channel, received_at=at, sha256=sha256, raw=raw,
+        message_id=_text(message_id)[:998] if message_id else None, sender=_text(sender)[:320],
+        envelope_from=_text(envelope_from)[:320] if envelope_from is not None else None,
+        recipient=_text(recipient)[:320], channel=channel, received_at=at, sha256=sha256, raw=raw,
         state=FAILED, decision="processing", reason="", attempts=1,
     )
     session.add(row)

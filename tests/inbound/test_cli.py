@@ -1,0 +1,50 @@
+"""`ticketgw mail why` and `ticketgw mail replay` through the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.cli import main
+from gateway.domain.facts import Role
+from inbound.intake import receive
+from tests.inbound.conftest import CUSTOMER, STRANGER, World, make_mail
+
+
+@pytest.fixture
+def cli_env(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    settings = world.runtime.settings
+    monkeypatch.setenv("TICKETGW_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TICKETGW_SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("TICKETGW_OUTBOX_MAILDIR", settings.outbox_maildir)
+    return world
+
+
+def test_mail_why(cli_env: World, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = make_mail(sender=STRANGER, subject="[Ticket #5]", message_id="<cli-why@example.org>")
+    receive(cli_env.runtime, raw, envelope_from=STRANGER, recipient="support@tickets.localhost")
+    assert main(["mail", "why", "<cli-why@example.org>", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["decision"] == "rejected_not_party" and rows[0]["state"] == "rejected"
+    assert main(["mail", "why", "cli-why@example.org"]) == 0
+    assert "rejected_not_party" in capsys.readouterr().out
+    assert main(["mail", "why", "nothing@example.org", "--json"]) == 1
+
+
+def test_mail_replay(cli_env: World, capsys: pytest.CaptureFixture[str],
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.services import tickets
+
+    number = cli_env.open()
+    with monkeypatch.context() as patch:
+        patch.setattr(tickets, "act", lambda *a, **k: 1 / 0)
+        outcome = receive(cli_env.runtime, make_mail(body="replayed later"),
+                          envelope_from=CUSTOMER,
+                          recipient=cli_env.reply_address(number, Role.CUSTOMER))
+    assert outcome.state == "failed"
+    capsys.readouterr()
+    assert main(["mail", "replay", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["replayed"] == 1 and data["items"][0]["state"] == "applied"
+    assert cli_env.ticket(number)["messages"][-1]["text"] == "replayed later"  # type: ignore[index]
