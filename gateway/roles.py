@@ -50,3 +50,18 @@ def run_scheduler_role(args: argparse.Namespace) -> None:
 
 HANDLERS["worker"] = run_worker_role
 HANDLERS["scheduler"] = run_scheduler_role
+
+
+def run_web_role(args: argparse.Namespace) -> None:
+    """`ticketgw web`: the web pages on TICKETGW_HTTP_LISTEN until SIGTERM/SIGINT."""
+    from gateway.web import run_web
+
+    runtime = runtime_for(args)
+    try:
+        listen = runtime.settings.http_listen
+        run_web(runtime, listen.host, listen.port)
+    finally:
+        runtime.close()
+
+
+HANDLERS["web"] = run_web_role

@@ -1,0 +1,60 @@
+"""The web pages: signed no-login ticket and receipt pages, one-click actions, health, metrics.
+
+Routes (CONTRACT "HTTP"): `GET/POST /t/TOKEN` (a party's ticket page), `GET/POST /r/TOKEN`
+with `/r/TOKEN/invoice` and `/r/TOKEN/download` (the customer's receipt page),
+`GET/POST /a/confirm|dispute|to-refund/TOKEN` (one-click pages), `GET /healthz`,
+`GET /metrics`. A GET never changes anything; every POST carries a CSRF field.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.services.runtime import Runtime
+from gateway.web import actions, ops, receipt, ticket
+from gateway.web.pages import SecurityHeaders, Web
+from gateway.web.server import WebHandle, make_server, run_web, start_web
+
+__all__ = ["WebHandle", "create_app", "make_server", "run_web", "start_web"]
+
+log = logging.getLogger("ticketgw.web")
+
+
+def create_app(runtime: Runtime, *, broker_check: Callable[[], bool] | None = None,
+               health_checks: Callable[[], bool] | None = None) -> Starlette:
+    """The ASGI app. `broker_check` (alias `health_checks`) says whether the broker answers."""
+    web = Web(runtime, broker_check or health_checks or (lambda: True))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 405:
+            return web.problem(405, "Not allowed", "This page cannot be used that way. Open "
+                               "the link from your mail in a browser.")
+        return web.problem(status, "Page not found", "There is no such page. Use the link in "
+                           "your mail, or reply to the mail instead.")
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        log.warning("web: database unavailable", extra={"error": type(exc).__name__})
+        return web.problem(503, "Try again soon", "The service is busy or being maintained, "
+                           "so nothing was changed. Please try again in a few minutes.")
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.exception("web: internal error", extra={"route": request.scope.get("route_name")})
+        return web.problem(500, "Something went wrong", "Nothing was changed. Please try again "
+                           "later, or reply to the mail instead.")
+
+    return Starlette(
+        routes=[*ticket.routes(web), *receipt.routes(web), *actions.routes(web),
+                *ops.routes(web)],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: http_error, OperationalError: database_down,
+                            Exception: internal},
+    )
