@@ -26,6 +26,33 @@ def run_smtp_role(args: argparse.Namespace) -> None:
 HANDLERS["smtp"] = run_smtp_role
 
 
+def run_imap_role(args: argparse.Namespace) -> None:
+    """`ticketgw imap`: poll TICKETGW_IMAP_URL until SIGTERM/SIGINT."""
+    import signal
+    import threading
+
+    from gateway.domain.errors import ConfigError
+    from inbound.imap import run_imap
+
+    runtime = runtime_for(args)
+    if not runtime.settings.imap_url:
+        runtime.close()
+        raise ConfigError("TICKETGW_IMAP_URL is empty: set it to imap://user:password@host/INBOX "
+                          "(or imaps://) to run the IMAP poller")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_imap(runtime, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        runtime.close()
+
+
+HANDLERS["imap"] = run_imap_role
+
+
 def run_worker_role(args: argparse.Namespace) -> None:
     """`ticketgw worker`: deliver outbox mail and run sweeps until SIGTERM/SIGINT."""
     from gateway.broker import run_worker
@@ -65,3 +92,17 @@ def run_web_role(args: argparse.Namespace) -> None:
 
 
 HANDLERS["web"] = run_web_role
+
+
+def run_serve_role(args: argparse.Namespace) -> None:
+    """`ticketgw serve`: every role in one process on the embedded defaults."""
+    from gateway.serve import run_serve
+
+    runtime = runtime_for(args)
+    try:
+        run_serve(runtime)
+    finally:
+        runtime.close()
+
+
+HANDLERS["serve"] = run_serve_role
