@@ -1,0 +1,395 @@
+"""Poll one IMAP mailbox: take each new mail in, and move it aside only once it is committed.
+
+The order of every step is the durability promise (SPEC 8, STYLE 2): the mail is fetched with
+`BODY.PEEK[]` (so it is not even marked \\Seen), handed to `intake.receive()`, which commits
+the mail and all its effects, and only then moved to `Processed`, `Rejected` or, after
+`max_tries` temporary failures, `Failed`. A crash anywhere in between leaves the mail in the
+mailbox, and taking it in again changes nothing (intake de-duplicates by Message-ID and
+sender, or by the bytes). Roundup's `do_imap` sets \\Deleted first, and loses mail.
+
+`ImapState` keeps, per account and mailbox, the UIDVALIDITY and a watermark: every UID up to
+`last_uid` has left the mailbox. A new UIDVALIDITY (RFC 3501 section 2.3.1.1: the old UIDs
+mean nothing any more) rescans the whole mailbox from UID 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+from imaplib import IMAP4
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy import update
+
+from gateway.domain.errors import ConfigError
+from gateway.services import inbox
+from gateway.services.runtime import Runtime
+from inbound.intake import Outcome, check_recipient, receive
+from store.models import ImapState, InboundMail, OutboxMail
+
+log = logging.getLogger("ticketgw.imap")
+
+PROCESSED, REJECTED, FAILED = "Processed", "Rejected", "Failed"
+FOLDERS = (PROCESSED, REJECTED, FAILED)
+DEFAULT_MAX_TRIES = 3
+BATCH_SIZE = 10  # bodies fetched per round trip; mail may be up to 25 MB each
+POLL_SECONDS = 30.0
+IDLE_SECONDS = 290.0  # RFC 2177: re-issue IDLE at least every 29 minutes; servers cut sooner
+MAX_BACKOFF_SECONDS = 60.0
+NOTICE_KIND = "request_not_processed"
+# Headers naming the address the mail was delivered to, most specific first.
+_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
+_DELETED = b"\\Deleted"
+# What a broken or refused connection raises: reconnect after a pause.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (IMAPClientError, IMAP4.error, OSError)
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    mailbox: str = "INBOX"
+    tls: bool = False
+
+    @property
+    def key(self) -> str:
+        """The ImapState row of this account and mailbox (the password is not part of it)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.mailbox}"[:500]
+
+
+def parse_imap_url(url: str) -> ImapAccount:
+    """`imap://user:password@host:port/INBOX` or `imaps://...`; user and password URL-encoded."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise ConfigError(f"TICKETGW_IMAP_URL must be imap:// or imaps://, not {redact_url(url)!r}")
+    if not parts.username:
+        raise ConfigError("TICKETGW_IMAP_URL needs a user: imap://user:password@host/INBOX")
+    tls = parts.scheme == "imaps"
+    try:
+        port = parts.port or (993 if tls else 143)
+    except ValueError:
+        raise ConfigError(f"TICKETGW_IMAP_URL has a bad port: {redact_url(url)!r}") from None
+    # RFC 5092 allows ";UIDVALIDITY=..." and similar after the mailbox name: not ours to use
+    mailbox = unquote(parts.path.lstrip("/").split(";", 1)[0]) or "INBOX"
+    return ImapAccount(parts.hostname, port, unquote(parts.username),
+                       unquote(parts.password or ""), mailbox, tls)
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def connect(account: ImapAccount, timeout: float = 60.0) -> IMAPClient:
+    """A logged-in client (the caller logs out, or uses it as a context manager)."""
+    context = ssl.create_default_context() if account.tls else None
+    client = IMAPClient(account.host, port=account.port, ssl=account.tls, ssl_context=context,
+                        timeout=timeout)
+    try:
+        client.login(account.user, account.password)
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
+
+
+def ensure_folders(client: IMAPClient, names: Iterable[str] = FOLDERS) -> None:
+    existing = {str(name) for _flags, _sep, name in client.list_folders()}
+    for name in names:
+        if name not in existing:
+            client.create_folder(name)
+
+
+def move_message(client: IMAPClient, uid: int, folder: str) -> None:
+    """MOVE (RFC 6851) when offered; else COPY, \\Deleted and UID EXPUNGE (RFC 4315), which
+    removes only this mail. Without UIDPLUS a plain EXPUNGE is all IMAP offers."""
+    if client.has_capability("MOVE"):
+        client.move([uid], folder)
+        return
+    client.copy([uid], folder)
+    client.add_flags([uid], [_DELETED])
+    if client.has_capability("UIDPLUS"):
+        client.expunge([uid])
+    else:
+        client.expunge()
+
+
+@dataclass
+class PollResult:
+    """What one pass did: mails moved to each folder, and mails left for another try."""
+
+    processed: int = 0
+    rejected: int = 0
+    failed: int = 0
+    retrying: int = 0
+    uidvalidity_changed: bool = False
+    highest_uid: int = 0  # the highest UID this pass looked at (or the watermark)
+
+    def count(self, folder: str | None) -> None:
+        if folder == PROCESSED:
+            self.processed += 1
+        elif folder == REJECTED:
+            self.rejected += 1
+        elif folder == FAILED:
+            self.failed += 1
+        else:
+            self.retrying += 1
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"processed": self.processed, "rejected": self.rejected, "failed": self.failed,
+                "retrying": self.retrying}
+
+
+def poll_once(runtime: Runtime, client: IMAPClient, *,
+              tries: dict[tuple[int, int], int] | None = None,
+              max_tries: int = DEFAULT_MAX_TRIES, batch_size: int = BATCH_SIZE) -> PollResult:
+    """Take in every mail above the watermark once. `tries` counts temporary failures per
+    (UIDVALIDITY, UID) across passes; the caller keeps it (the run loop does)."""
+    account = parse_imap_url(runtime.settings.imap_url)
+    tries = {} if tries is None else tries
+    ensure_folders(client)
+    selected = client.select_folder(account.mailbox)
+    uidvalidity = int(selected[b"UIDVALIDITY"])
+    last_uid, changed = _load_state(runtime, account.key, uidvalidity)
+    result = PollResult(uidvalidity_changed=changed)
+    if changed:
+        tries.clear()
+    uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*", "NOT", "DELETED"])
+                  if u > last_uid)
+    result.highest_uid = max([last_uid, *uids])
+    watermark, blocked = last_uid, False
+    for start in range(0, len(uids), batch_size):
+        chunk = uids[start:start + batch_size]
+        bodies = client.fetch(chunk, ["BODY.PEEK[]"])
+        for uid in chunk:
+            data = bodies.get(uid)
+            if data is None or b"BODY[]" not in data:
+                left = False  # gone since the search (another client took it)
+            else:
+                left = _handle(runtime, client, account, uidvalidity, uid,
+                               bytes(data[b"BODY[]"]), tries, max_tries, result)
+            blocked = blocked or left
+            if not blocked:
+                watermark = uid
+        if watermark > last_uid:
+            _save_watermark(runtime, account.key, uidvalidity, watermark)
+            last_uid = watermark
+    # Nothing left behind: every UID below UIDNEXT (as of SELECT) was taken or is gone.
+    uidnext = int(selected.get(b"UIDNEXT") or 0)
+    if not blocked and uidnext - 1 > last_uid:
+        _save_watermark(runtime, account.key, uidvalidity, uidnext - 1)
+    return result
+
+
+def _handle(runtime: Runtime, client: IMAPClient, account: ImapAccount, uidvalidity: int,
+            uid: int, raw: bytes, tries: dict[tuple[int, int], int], max_tries: int,
+            result: PollResult) -> bool:
+    """Take one mail in and move it; True when it stays in the mailbox for another try."""
+    headers = _headers(raw)
+    outcome = _receive(runtime, raw, headers)
+    folder = _folder_for(outcome)
+    if folder == REJECTED and not _explain(runtime, outcome):
+        folder = None  # the explanation is part of the answer: try the mail again later
+    key = (uidvalidity, uid)
+    attempt = 0
+    if folder is None:
+        attempt = tries[key] = tries.get(key, 0) + 1
+        if attempt >= max_tries:
+            folder = FAILED
+    # only now, after receive() committed, may the mail leave the mailbox
+    if folder is not None:
+        move_message(client, uid, folder)
+        tries.pop(key, None)
+    result.count(folder)
+    log.info("imap mail %s", folder or "kept for retry", extra={
+        "mailbox": account.mailbox, "uid": uid, "uidvalidity": uidvalidity,
+        "message_id": _first(headers, "Message-ID"), "state": outcome.state,
+        "reply": outcome.reply, "folder": folder, "attempt": attempt or None,
+        "ticket": outcome.ticket_number, "inbound_id": outcome.inbound_id,
+    })
+    return folder is None
+
+
+def _receive(runtime: Runtime, raw: bytes, headers: Any) -> Outcome:
+    try:
+        return receive(runtime, raw, envelope_from=_envelope_from(headers),
+                       recipient=_recipient(runtime, headers), channel="imap")
+    except Exception as exc:  # noqa: BLE001 - receive() promises not to raise; if it does,
+        # the mail stays in the mailbox and is tried again, like any temporary failure
+        log.exception("intake raised; mail kept in the mailbox")
+        return Outcome(inbox.FAILED, "451 4.3.0 internal error", type(exc).__name__, None, None)
+
+
+def _folder_for(outcome: Outcome) -> str | None:
+    """Where a mail goes once intake answered; None: it stays for another try."""
+    if outcome.state in (inbox.APPLIED, inbox.IGNORED, "duplicate"):
+        return PROCESSED
+    if outcome.state == inbox.REJECTED and outcome.reply.startswith("5"):
+        return REJECTED
+    return None  # failed, or a 4xx such as a rate limit: the sender would retry; so do we
+
+
+def _explain(runtime: Runtime, outcome: Outcome) -> bool:
+    """One explanatory reply for a refused mail (SPEC 8: over IMAP there is no 5xx to give):
+    a `Request Not Processed` mail to the sender, at most once a day per address. It names
+    no ticket, so a stranger learns nothing of one. False when it could not be written."""
+    if outcome.inbound_id is None:
+        return True
+    try:
+        with runtime.sessions.begin() as session:
+            mail = session.get(InboundMail, outcome.inbound_id)
+            sender = (mail.sender if mail is not None else "").strip().lower()
+            if not _may_notify(runtime, sender):
+                return True
+            now = runtime.clock.now()
+            if not inbox.take_notice(session, sender, NOTICE_KIND, now):
+                return True
+            session.add(OutboxMail(
+                ticket_id=None, order_id=None, event="notice", notice_kind=NOTICE_KIND,
+                party="customer", recipient=sender, locale="en",
+                payload={"refused": outcome.reason, "inbound_id": outcome.inbound_id},
+                state="pending", attempts=0, created_at=now, next_attempt_at=now))
+    except Exception:  # noqa: BLE001 - the database again: keep the mail, try it later
+        log.exception("could not record the explanation for a refused mail")
+        return False
+    return True
+
+
+def _may_notify(runtime: Runtime, sender: str) -> bool:
+    """Never mail an empty sender or ourselves (a loop)."""
+    local, at, domain = sender.rpartition("@")
+    return bool(local and at) and domain != runtime.settings.mail_domain.lower()
+
+
+def _headers(raw: bytes) -> Any:
+    return BytesHeaderParser(policy=compat32).parsebytes(raw)
+
+
+def _first(headers: Any, name: str) -> str | None:
+    value = headers.get(name)
+    return str(value).strip() if value is not None else None
+
+
+def _envelope_from(headers: Any) -> str | None:
+    """The Return-Path the delivering server wrote (RFC 5321 section 4.4); `<>` is the null
+    sender, which intake reads as a delivery notice. None when there is none."""
+    value = _first(headers, "Return-Path")
+    if value is None:
+        return None
+    return value.strip().strip("<>").strip()
+
+
+def _recipient(runtime: Runtime, headers: Any) -> str:
+    """The first of our addresses the mail names, else support@ (the mailbox is ours)."""
+    for name in _RECIPIENT_HEADERS:
+        values = [str(v) for v in headers.get_all(name, [])]
+        for _name, address in getaddresses(values):
+            address = address.strip().lower()
+            if address and check_recipient(runtime, address) is None:
+                return address
+    return runtime.settings.address("support")
+
+
+def _load_state(runtime: Runtime, key: str, uidvalidity: int) -> tuple[int, bool]:
+    """(watermark, whether UIDVALIDITY changed); a change restarts from UID 0."""
+    with runtime.sessions.begin() as session:
+        state = session.get(ImapState, key)
+        if state is None:
+            session.add(ImapState(mailbox=key, uidvalidity=uidvalidity, last_uid=0))
+            return 0, False
+        if state.uidvalidity != uidvalidity:
+            log.warning("imap UIDVALIDITY changed; rescanning the mailbox", extra={
+                "mailbox": key.rsplit("/", 1)[-1], "old": state.uidvalidity,
+                "new": uidvalidity})
+            state.uidvalidity = uidvalidity
+            state.last_uid = 0
+            return 0, True
+        return int(state.last_uid), False
+
+
+def _save_watermark(runtime: Runtime, key: str, uidvalidity: int, uid: int) -> None:
+    with runtime.sessions.begin() as session:
+        session.execute(update(ImapState).where(
+            ImapState.mailbox == key, ImapState.uidvalidity == uidvalidity,
+            ImapState.last_uid < uid).values(last_uid=uid))
+
+
+def wait_for_mail(client: IMAPClient, stop: threading.Event, *, seen_uid: int = 0,
+                  poll_seconds: float = POLL_SECONDS, idle_seconds: float = IDLE_SECONDS) -> None:
+    """Until the server reports a change (IDLE, RFC 2177), `idle_seconds` pass, or `stop`;
+    without IDLE, `poll_seconds`."""
+    if not client.has_capability("IDLE"):
+        stop.wait(poll_seconds)
+        return
+    # Mail that arrived during the pass was announced (EXISTS) in answer to an earlier
+    # command, and IDLE does not announce it again: look for it first.
+    if any(uid > seen_uid for uid in client.search(["UID", f"{seen_uid + 1}:*", "NOT",
+                                                    "DELETED"])):
+        return
+    deadline = time.monotonic() + idle_seconds
+    client.idle()
+    try:
+        while not stop.is_set() and time.monotonic() < deadline:
+            # short checks so a stop request is seen within a second
+            if client.idle_check(timeout=1):
+                return
+    finally:
+        client.idle_done()
+
+
+class Backoff:
+    """1, 2, 4 ... seconds between reconnects, at most MAX_BACKOFF_SECONDS."""
+
+    def __init__(self, first: float = 1.0, limit: float = MAX_BACKOFF_SECONDS) -> None:
+        self.first, self.limit, self.current = first, limit, first
+
+    def next(self) -> float:
+        delay, self.current = self.current, min(self.current * 2, self.limit)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAULT_MAX_TRIES,
+             poll_seconds: float = POLL_SECONDS, idle_seconds: float = IDLE_SECONDS,
+             backoff: Backoff | None = None) -> None:
+    """The `imap` role: poll, wait for mail, repeat until `stop`; reconnect after faults."""
+    account = parse_imap_url(runtime.settings.imap_url)
+    tries: dict[tuple[int, int], int] = {}
+    backoff = backoff or Backoff()
+    log.info("imap poller started", extra={"server": f"{account.host}:{account.port}",
+                                           "mailbox": account.mailbox})
+    while not stop.is_set():
+        try:
+            with connect(account) as client:
+                while not stop.is_set():
+                    result = poll_once(runtime, client, tries=tries, max_tries=max_tries)
+                    backoff.reset()
+                    if any(result.counts.values()):
+                        log.info("imap pass", extra=result.counts)
+                    wait_for_mail(client, stop, seen_uid=result.highest_uid,
+                                  poll_seconds=poll_seconds, idle_seconds=idle_seconds)
+        except CONNECTION_ERRORS as exc:
+            log.warning("imap connection failed; reconnecting",
+                        extra={"error": f"{type(exc).__name__}: {exc}"})
+        except Exception:  # noqa: BLE001 - the worker loop survives a database outage too
+            log.exception("imap pass failed; reconnecting")
+        stop.wait(backoff.next())
+    log.info("imap poller stopped")
+
