@@ -207,7 +207,10 @@ def _handle(runtime: Runtime, client: IMAPClient, account: ImapAccount, uidvalid
         folder = None  # the explanation is part of the answer: try the mail again later
     key = (uidvalidity, uid)
     attempt = 0
-    if folder is None:
+    # A deferral (the sender's rate limit, 450) is no fault: it waits, as an SMTP sender
+    # would, and never counts towards `Failed`.
+    deferred = outcome.state == inbox.REJECTED and outcome.reply.startswith("4")
+    if folder is None and not deferred:
         attempt = tries[key] = tries.get(key, 0) + 1
         if attempt >= max_tries:
             folder = FAILED

@@ -409,3 +409,23 @@ def test_mail_announced_before_idle_is_not_left_waiting(mailbox: DovecotServer,
     finally:
         stop.set()
         thread.join(5)
+
+
+def test_a_rate_limited_mail_waits_in_the_mailbox_without_counting_as_a_failure(
+        rt: Runtime, mailbox: DovecotServer, client: IMAPClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import inbound.intake as intake
+
+    monkeypatch.setattr(intake, "RATE_LIMIT", (1, 600))  # one mail per sender per 10 minutes
+    first, second = mail(), mail(subject=f"And another thing about {RECEIPT}")
+    mailbox.append(first)
+    mailbox.append(second)
+    tries: dict[tuple[int, int], int] = {}
+    for _ in range(3):
+        result = poll_once(rt, client, tries=tries, max_tries=1)
+        assert (result.failed, bodies(mailbox, "INBOX")) == (0, [second])
+    assert tries == {}
+    assert rt.clock.advance(seconds=601)  # type: ignore[attr-defined]
+    assert poll_once(rt, client, tries=tries, max_tries=1).processed == 1
+    assert bodies(mailbox, PROCESSED) == [first, second]
+    assert notices(rt) == []
