@@ -99,9 +99,12 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
                       f"250 2.0.0 added to #{shown}; commands refused (a notice was sent)",
                       ticket)
     try:
-        with session.begin_nested():
-            ticket = _run(session, sctx, number, Commands(parsed.commands, (), text), actor,
-                          mail, row)
+        if parsed.commands:  # several actions: all of them or none
+            with session.begin_nested():
+                ticket = _run(session, sctx, number, Commands(parsed.commands, (), text), actor,
+                              mail, row)
+        else:  # a reply is refused before it changes anything (services.act checks first)
+            ticket = _run(session, sctx, number, Commands((), (), text), actor, mail, row)
     except UserError as exc:
         return _refused(session, sctx, runtime, number, verdict, ctx, exc)
     done = ", ".join(f"#{c.action.value}" for c in parsed.commands)

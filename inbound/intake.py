@@ -108,8 +108,8 @@ def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: s
                               envelope_from=envelope_from, exclude_id=row.id, rate=rate)
         rule, verdict = pipeline.decide(mail, ctx)
         try:
-            with session.begin_nested():
-                result = apply(session, runtime, mail, ctx, verdict, row)
+            # apply() leaves nothing behind when it raises Reject (its own savepoints)
+            result = apply(session, runtime, mail, ctx, verdict, row)
         except Reject as exc:
             # what the mail asked was refused: nothing of it stays, the refusal does
             result = Result(inbox.REJECTED, f"rejected_{exc.code}"[:40], exc.message,

@@ -37,7 +37,7 @@ from inbound.rules import (
     unmatched,
 )
 from inbound.rules.base import MailContext, OrderRef, TicketRef, Verdict
-from store.models import Order, OutboxMail, Ticket
+from store.models import Order, OutboxMail, Ticket, Vendor
 
 # The order is the policy: automated mail first (it never makes tickets), then repeats and
 # floods, then matching from the strongest evidence to the weakest (SPEC 8).
@@ -128,13 +128,17 @@ def is_verified(auth_results: Iterable[str], trusted: str, sender: str) -> bool:
 
 
 def _ticket_ref(session: Session, number: int) -> TicketRef | None:
-    ticket = session.execute(select(Ticket).where(Ticket.number == number)).unique()\
-        .scalar_one_or_none()
-    if ticket is None:
+    # columns only: loading the Ticket entity would pull its whole history (selectin)
+    row = session.execute(
+        select(Ticket.number, Ticket.status, Order.customer_email, Vendor.account_email,
+               Vendor.cs_email)
+        .join(Order, Order.id == Ticket.order_id).join(Vendor, Vendor.id == Order.vendor_id)
+        .where(Ticket.number == number)
+    ).first()
+    if row is None:
         return None
-    vendor = ticket.order.vendor
-    return TicketRef(ticket.number, ticket.status, ticket.order.customer_email.lower(),
-                     frozenset(a.lower() for a in vendor.addresses))
+    vendor = frozenset(a.lower() for a in (row.account_email, row.cs_email) if a)
+    return TicketRef(row.number, row.status, row.customer_email.lower(), vendor)
 
 
 def _referenced_number(session: Session, ids: list[str]) -> int | None:

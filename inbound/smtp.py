@@ -133,7 +133,11 @@ class InboundHandler:
 
 
 def pool_size(runtime: Runtime) -> int:
-    """Threads for intake: the database pool's size (SQLite serialises writers anyway)."""
+    """Threads for intake: the database pool's size. SQLite has one writer at a time and
+    every intake writes: more threads only wait in its busy handler, which sleeps in steps
+    of up to 100 ms and wrecks the tail latency (measured in bench/inbound.py)."""
+    if runtime.engine.dialect.name == "sqlite":
+        return 1
     size = getattr(runtime.engine.pool, "size", None)
     return max(2, int(size())) if callable(size) else 4
 

@@ -1,0 +1,204 @@
+"""Inbound SMTP throughput, latency and memory, against a bare listener measured in the same run.
+
+    .venv/bin/python bench/inbound.py [--mails 1200] [--connections 8]
+
+Ours: the real listener, each mail a 3 KB reply through a reply address (parse, decide, add the
+comment, outbox rows, one commit). Bare: aiosmtpd committing each raw mail to a table of the
+same SQLite database (same pragmas: WAL, synchronous=FULL), nothing else. Then one mail just
+under the size limit, for the growth of peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import smtplib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiosmtpd.smtp import SMTP  # noqa: E402
+
+from gateway.app import build_runtime  # noqa: E402
+from gateway.domain.clock import FrozenClock  # noqa: E402
+from gateway.domain.facts import Role, TicketType  # noqa: E402
+from gateway.domain.settings import parse_settings  # noqa: E402
+from gateway.services import orders, tickets, vendors  # noqa: E402
+from gateway.services.context import Actor  # noqa: E402
+from gateway.services.runtime import Runtime  # noqa: E402
+from inbound.smtp import start_smtp  # noqa: E402
+
+DOMAIN = "tickets.localhost"
+NOW = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
+
+
+def reply_mail(i: int, sender: str = "ann@example.org", size: int = 3000) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = f"support@{DOMAIN}"
+    msg["Subject"] = "Re: Ticket Reply - Tech Support Request [Ticket #1001]"
+    msg["Message-ID"] = f"<bench-{i}-{time.time_ns()}@example.org>"
+    line = "The download still stops at 80 percent; I tried two browsers today.\n"
+    body = f"Reply {i}.\n" + line * ((size - 400) // len(line))
+    msg.set_content(body + "\nOn Thu, Nov 19, 2026 Acme wrote:\n> earlier text\n")
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+def seed(runtime: Runtime, count: int) -> list[int]:
+    """`count` orders with an open tech-support ticket each: replies spread over them, as
+    real traffic is (one ticket with thousands of replies measures its history instead)."""
+    ctx = runtime.context()
+    staff = Actor(Role.STAFF, source="cli")
+    numbers = []
+    with runtime.sessions.begin() as session:
+        vendors.add_vendor(session, ctx, staff, "acme", "owner@acme.example")
+        for i in range(count):
+            receipt = f"BENCH{i:04d}"
+            orders.upsert_order(session, ctx, orders.parse_line({
+                "receipt": receipt, "vendor": "acme", "sku": "ebook", "title": "Guide",
+                "kind": "digital", "recurring": False, "customer_email": "ann@example.org",
+                "customer_name": "Ann", "quantity": 1, "amount": "47.00", "currency": "USD",
+                "purchased_at": (NOW - timedelta(days=1)).isoformat(), "locale": "en"}))
+            ticket = tickets.open_ticket(session, ctx, receipt, TicketType.TECH_SUPPORT,
+                                         Actor(Role.CUSTOMER, source="cli"), comment="first")
+            numbers.append(ticket.number)
+    return numbers
+
+
+class BareHandler:
+    """The baseline: commit the raw bytes, answer 250."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS bare_mail (id INTEGER PRIMARY KEY, "
+                        "rcpt TEXT, raw BLOB)")
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("INSERT INTO bare_mail (rcpt, raw) VALUES (?, ?)",
+                        (envelope.rcpt_tos[0], envelope.original_content))
+        self.db.execute("COMMIT")
+        return "250 OK"
+
+
+def drive(port: int, mails: list[tuple[str, bytes]], connections: int
+          ) -> tuple[float, list[float]]:
+    """Send `mails` over `connections` parallel sessions; (seconds, per-mail DATA latency)."""
+    chunks = [mails[i::connections] for i in range(connections)]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def session(chunk: list[tuple[str, bytes]]) -> None:
+        client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        client.ehlo("bench")
+        mine = []
+        for rcpt, raw in chunk:
+            client.mail("ann@example.org")
+            client.rcpt(rcpt)
+            started = time.perf_counter()
+            code, text = client.data(raw)
+            mine.append(time.perf_counter() - started)
+            if code != 250:
+                raise RuntimeError(f"{code} {text!r}")
+        client.quit()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(session, chunks))
+    return time.perf_counter() - started, latencies
+
+
+def in_loop(factory: Callable[[asyncio.AbstractEventLoop], Any]
+            ) -> tuple[asyncio.AbstractEventLoop, Any]:
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def make() -> Any:
+        return await factory(loop)
+
+    return loop, asyncio.run_coroutine_threadsafe(make(), loop).result(10)
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mails", type=int, default=1200)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--tickets", type=int, default=200)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="ticketgw-bench-"))
+    db = workdir / "ticketgw.db"
+    settings = parse_settings({}, {
+        "TICKETGW_DATABASE_URL": f"sqlite:///{db}", "TICKETGW_SECRET_KEY": "bench",
+        "TICKETGW_OUTBOX_MAILDIR": str(workdir / "outbox")})
+    runtime = build_runtime(settings, clock=FrozenClock(NOW))
+    rcpts = [f"reply+{runtime.tokens.reply_token(n, Role.CUSTOMER)}@{DOMAIN}"
+             for n in seed(runtime, args.tickets)]
+
+    def batch_of(count: int, first: int = 0) -> list[tuple[str, bytes]]:
+        return [(rcpts[i % len(rcpts)], reply_mail(first + i)) for i in range(count)]
+
+    async def ours(loop: asyncio.AbstractEventLoop) -> Any:
+        return await start_smtp(runtime, "127.0.0.1", 0, rate=(10**9, 1))
+
+    async def bare(loop: asyncio.AbstractEventLoop) -> Any:
+        handler = BareHandler(db)
+        return await loop.create_server(lambda: SMTP(handler), "127.0.0.1", 0)
+
+    _, listener = in_loop(ours)
+    _, bare_server = in_loop(bare)
+    bare_port = bare_server.sockets[0].getsockname()[1]
+    drive(listener.port, batch_of(40, 10**6), args.connections)
+    drive(bare_port, batch_of(40, 10**6), args.connections)
+
+    batch = batch_of(args.mails)
+    ours_s, ours_lat = drive(listener.port, batch, args.connections)
+    bare_s, bare_lat = drive(bare_port, batch_of(args.mails), args.connections)
+    ours_rate, bare_rate = args.mails / ours_s, args.mails / bare_s
+    print(f"mails: {args.mails} x ~{len(batch[0][1])} bytes over {args.connections} connections")
+    print(f"ours : {ours_rate:8.1f} mails/s  p50 {statistics.median(ours_lat) * 1000:6.1f} ms  "
+          f"p99 {p99(ours_lat) * 1000:6.1f} ms (end of DATA -> 250)")
+    print(f"bare : {bare_rate:8.1f} mails/s  p50 {statistics.median(bare_lat) * 1000:6.1f} ms  "
+          f"p99 {p99(bare_lat) * 1000:6.1f} ms")
+    print(f"ratio ours/bare: {ours_rate / bare_rate:.2f}")
+
+    limit = settings.max_message_bytes
+    big_msg = EmailMessage()
+    big_msg["From"] = "ann@example.org"
+    big_msg["Subject"] = "big"
+    big_msg["Message-ID"] = f"<big-{time.time_ns()}@example.org>"
+    big_msg.set_content("see attachment")
+    big_msg.add_attachment(b"\x00" * int((limit - 8192) * 0.73), maintype="application",
+                           subtype="octet-stream", filename="big.bin")
+    big = big_msg.as_bytes(policy=SMTP_POLICY)
+    assert len(big) < limit, (len(big), limit)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _, big_lat = drive(listener.port, [(rcpts[0], big)], 1)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"one mail of {len(big) / 2**20:.1f} MiB (limit {limit / 2**20:.1f} MiB): "
+          f"{big_lat[0]:.2f} s, peak RSS {before:.0f} -> {after:.0f} MiB "
+          f"(+{after - before:.0f} MiB, {(after - before) / (len(big) / 2**20):.1f}x the mail)")
+
+
+if __name__ == "__main__":
+    main()
