@@ -1,0 +1,86 @@
+"""Stopping cleanly: mail in flight is answered; `ticketgw smtp` with two processes on one port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from gateway.domain.facts import Role
+from inbound import smtp as smtp_module
+from tests.inbound.conftest import CUSTOMER, DOMAIN, SmtpServer, World, make_mail, seed
+from tests.support import free_port, wait_until
+from tests.support.runtime import make_runtime
+from tests.support.services import port_answers
+
+
+def test_stop_answers_mail_in_flight(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    number = world.open()
+    entered, release = threading.Event(), threading.Event()
+    real = smtp_module.receive
+
+    def slow(*args: object, **kwargs: object) -> object:
+        entered.set()
+        release.wait(10)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(smtp_module, "receive", slow)
+    server = SmtpServer(world.runtime)
+    answer: list[object] = []
+
+    def client() -> None:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as c:
+            c.sendmail(CUSTOMER, [world.reply_address(number, Role.CUSTOMER)], make_mail())
+            answer.append("250")  # sendmail raises on any other answer
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    assert entered.wait(10)
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    wait_until(lambda: not port_answers("127.0.0.1", server.port, 0.2), 5,
+               message="the listener stops accepting")
+    release.set()
+    thread.join(15)
+    stopping.join(15)
+    assert answer == ["250"]
+    assert len(world.ticket(number)["messages"]) == 2  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
+def test_smtp_role_two_processes_and_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'role.db'}"
+    runtime = make_runtime(url, tmp_path)
+    world = seed(runtime)
+    number = world.open()
+    port = free_port()
+    env = {**os.environ, "TICKETGW_DATABASE_URL": url, "TICKETGW_SECRET_KEY": "test-secret",
+           "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox"),
+           "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
+        for i in range(4):
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail(CUSTOMER, [world.reply_address(number, Role.CUSTOMER)],
+                                make_mail(body=f"note {i}"))
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.ehlo()
+            client.mail(CUSTOMER)
+            code, _ = client.rcpt(f"nobody@{DOMAIN}")
+            assert code == 550
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert len(world.ticket(number)["messages"]) == 5  # type: ignore[arg-type]
+    runtime.close()
