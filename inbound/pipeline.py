@@ -229,6 +229,12 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
                                          and subject_number is None):
         named = _named_orders(session, mail)
         own = () if named else _sender_orders(session, sender)
+    # counting first locks the sender's row (PostgreSQL): the same mail delivered twice at
+    # once is then checked for a duplicate one delivery after the other
+    rate_limited = inbox.count_mail(session, sender or (envelope_from or ""), now, rate[0],
+                                    timedelta(seconds=rate[1]))
+    duplicate_of = inbox.find_duplicate(session, message_id=mail.message_id, sender=sender,
+                                        sha256=mail.sha256, exclude_id=exclude_id)
     return MailContext(
         mail_domain=settings.mail_domain, staff_email=settings.staff_email.lower(),
         recipient_kind=kind, sender=sender, envelope_from=envelope_from,
@@ -236,9 +242,6 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         token_party=token_party, token_ticket=token_ticket, reference_ticket=reference_ticket,
         subject_number=subject_number, subject_ticket=subject_ticket,
         named_orders=named, sender_orders=own,
-        duplicate_of=inbox.find_duplicate(session, message_id=mail.message_id, sender=sender,
-                                          sha256=mail.sha256, exclude_id=exclude_id),
-        rate_limited=inbox.count_mail(session, sender or (envelope_from or ""), now, rate[0],
-                                      timedelta(seconds=rate[1])),
+        duplicate_of=duplicate_of, rate_limited=rate_limited,
         hard_bounce=mail.is_delivery_report and _HARD_STATUS.search(raw) is not None,
     )
