@@ -47,23 +47,24 @@ def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAUL
     deliverer = Deliverer(runtime, transport=transport, retry=retry)
     sweep_queue = f"{queue_name}_sweeps"
 
-    def deliver(outbox_id: int, lease: str | None = None) -> str:
-        return deliverer.deliver(outbox_id, parse_instant(lease) if lease else None)
+    # Actors return nothing: there is no result backend, and what they did is in the outbox
+    # rows and the log.
+    def deliver(outbox_id: int, lease: str | None = None) -> None:
+        deliverer.deliver(outbox_id, parse_instant(lease) if lease else None)
 
     deliver_actor = _declare(broker, deliver, queue_name)
 
     def dispatch(outbox_id: int, lease: datetime) -> None:
         deliver_actor.send(outbox_id, format_instant(lease))
 
-    def sweep_outbox() -> int:
-        return sweeps.sweep_outbox(runtime.sessions, runtime.clock, dispatch)
+    def sweep_outbox() -> None:
+        sweeps.sweep_outbox(runtime.sessions, runtime.clock, dispatch)
 
     sweep_outbox_actor = _declare(broker, sweep_outbox, sweep_queue)
 
-    def sweep_deadlines() -> int:
-        result = sweeps.sweep_deadlines(runtime)
+    def sweep_deadlines() -> None:
+        sweeps.sweep_deadlines(runtime)
         sweep_outbox_actor.send()  # the mail the sweep just wrote goes out now, not next tick
-        return result.total
 
     sweep_deadlines_actor = _declare(broker, sweep_deadlines, sweep_queue)
     return Actors(broker, deliverer, deliver_actor, sweep_outbox_actor, sweep_deadlines_actor)

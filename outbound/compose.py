@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session
 
 from gateway.domain.facts import Role
 from gateway.domain.links import Links, link_expiry
@@ -122,8 +122,7 @@ class Composer:
         self.renderer = renderer or Renderer()
 
     def compose(self, session: Session, row: OutboxMail, now: datetime) -> Composed:
-        ticket = session.get(Ticket, row.ticket_id, options=[noload(Ticket.events)]
-                             ) if row.ticket_id is not None else None
+        ticket = session.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
         order = ticket.order if ticket is not None else (
             session.get(Order, row.order_id) if row.order_id is not None else None)
         party = Role(row.party)

@@ -14,7 +14,6 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -24,11 +23,10 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"timeout": 30, "check_same_thread": False},
-            poolclass=NullPool if database not in ("", ":memory:") else None,
-        )
+        # a file database keeps a small pool of connections (the pragmas run once per
+        # connection); processes that fork dispose the engine first
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=pool_size, max_overflow=pool_size)
         _sqlite_pragmas(engine)
         return engine
     if parsed.get_backend_name() != "postgresql":

@@ -159,10 +159,10 @@ class Ticket(Base):
 
     order: Mapped[Order] = relationship(lazy="joined")
     follows: Mapped[Ticket | None] = relationship(remote_side="Ticket.id", lazy="select")
-    messages: Mapped[list[Message]] = relationship(
-        order_by="Message.id", back_populates="ticket", lazy="selectin"
-    )
-    events: Mapped[list[Event]] = relationship(order_by="Event.id", lazy="selectin")
+    # loaded when used (one query each), never with every ticket: a sweep or an intake
+    # touching one ticket does not pull its whole history
+    messages: Mapped[list[Message]] = relationship(order_by="Message.id", back_populates="ticket")
+    events: Mapped[list[Event]] = relationship(order_by="Event.id")
 
 
 class Message(Base):
@@ -220,6 +220,8 @@ class OutboxMail(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    # set through the relationship so one flush writes event and mail in order
+    event_row: Mapped[Event | None] = relationship(lazy="raise")
     # the history as of the change: messages with id <= this are shown
     upto_message_id: Mapped[int | None] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(32))

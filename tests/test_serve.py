@@ -48,9 +48,10 @@ class Served:
         return json.loads(done.stdout)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"], cwd=self.workdir, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=open(self.workdir / "serve.log", "wb"))
+        with open(self.workdir / "serve.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "serve"], cwd=self.workdir, env=self.env,
+                stdout=subprocess.DEVNULL, stderr=log)
 
         def healthy() -> bool:
             assert self.process is not None and self.process.poll() is None, self.log()

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway.domain import rules
 from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
@@ -59,32 +59,61 @@ def next_deadline(session: Session) -> datetime | None:
 def run_due(sessions: sessionmaker[Session], make_ctx: Callable[[], ServiceContext],
             executor: RefundExecutor, *, batch: int = 200,
             progress: Callable[[SweepResult], None] | None = None) -> SweepResult:
-    """Execute everything due at `make_ctx().now`; returns what was done."""
+    """Execute everything due at `make_ctx().now`; returns what was done.
+
+    A batch of due tickets is acted on in one transaction and written in one flush. If one
+    ticket fails, the whole batch rolls back (nothing of it is half done) and is run again
+    without that ticket; a failure while writing runs the next batches one ticket at a
+    time until the culprit is found. One bad ticket never stops the others.
+    """
     result = SweepResult()
     skipped: set[int] = set()
+    size = batch
     while True:
         ctx = make_ctx()
-        with sessions.begin() as session:
-            query = due_query(ctx.now, batch + len(skipped), postgres=is_postgres(session))
-            ids = [i for i in session.execute(query).scalars() if i not in skipped]
-            for ticket_id in ids:
-                try:
-                    with session.begin_nested():
-                        _act_on(session, ctx, ticket_id, executor, result)
-                except Exception as exc:  # one bad ticket never stops the others
-                    log.exception("deadline failed", extra={"ticket_id": ticket_id})
-                    skipped.add(ticket_id)
-                    result.failed.append((ticket_id, f"{type(exc).__name__}: {exc}"))
+        done = SweepResult()
+        current: int | None = None
+        try:
+            with sessions.begin() as session:
+                query = due_query(ctx.now, size + len(skipped), postgres=is_postgres(session))
+                ids = [i for i in session.execute(query).scalars() if i not in skipped][:size]
+                if not ids:
+                    return result
+                for ticket in _load(session, ids):
+                    current = ticket.id
+                    _act_on(session, ctx, ticket, executor, done)
+                current = None
+                session.flush()
+        except Exception as exc:  # one bad ticket never stops the others
+            if current is None and size > 1:
+                size = 1  # failed while writing: find the culprit one ticket at a time
+                continue
+            culprit = current if current is not None else ids[0]
+            log.exception("deadline failed", extra={"ticket_id": culprit})
+            skipped.add(culprit)
+            result.failed.append((culprit, f"{type(exc).__name__}: {exc}"))
+            continue
+        size = batch
+        result.processed += done.processed
+        result.warnings += done.warnings
+        result.closed += done.closed
         if progress is not None:
             progress(result)
-        if not ids:
-            return result
 
 
-def _act_on(session: Session, ctx: ServiceContext, ticket_id: int, executor: RefundExecutor,
+def _load(session: Session, ids: list[int]) -> list[Ticket]:
+    """The batch's tickets with what acting needs, in a handful of queries for all of them."""
+    tickets = session.execute(
+        select(Ticket).where(Ticket.id.in_(ids))
+        .options(selectinload(Ticket.messages))
+        .execution_options(populate_existing=True)
+    ).unique().scalars().all()
+    return sorted(tickets, key=lambda t: (t.due_at or datetime.max.replace(tzinfo=UTC), t.id))
+
+
+def _act_on(session: Session, ctx: ServiceContext, ticket: Ticket, executor: RefundExecutor,
             result: SweepResult) -> None:
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None or ticket.due_at is None or ticket.due_at > ctx.now:
+    if ticket.due_at is None or ticket.due_at > ctx.now:
         return
     if ticket.status != Status.OPEN.value:
         ticket.due_at, ticket.due_kind = None, None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from gateway.domain.facts import Role
@@ -27,11 +27,15 @@ def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
         new=None if new is None else str(new),
         note=note,
     )
-    if ticket is not None:
-        ticket.events.append(event)
+    if ticket is not None and "events" in inspect(ticket).dict:
+        ticket.events.append(event)  # keep a loaded collection in step
     else:
+        # without loading the ticket's whole history: set the key (flushed tickets have ids)
+        if ticket is not None:
+            if ticket.id is None:
+                session.flush()
+            event.ticket_id = ticket.id
         session.add(event)
-    session.flush()
     return event
 
 
@@ -58,17 +62,16 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
            event: Event | None = None, notice_kind: str | None = None,
            payload: dict[str, Any] | None = None, recipient: str | None = None) -> list[OutboxMail]:
     """Outbox rows, one a recipient; the worker renders them from the history as of now."""
-    session.flush()
-    upto = session.execute(
-        select(func.max(Message.id)).where(Message.ticket_id == ticket.id)
-    ).scalar_one_or_none()
+    if any(isinstance(obj, Message) for obj in session.new):
+        session.flush()  # new messages need their ids: the mail shows history up to them
+    upto = max((m.id for m in ticket.messages), default=None)
     rows = []
     for party in parties:
         address, locale = party_address(ticket, party, ctx.staff_email)
         row = OutboxMail(
             ticket_id=ticket.id,
             order_id=ticket.order_id,
-            event_id=event.id if event is not None else None,
+            event_row=event,
             upto_message_id=upto,
             event=event_name,
             notice_kind=notice_kind,
@@ -83,7 +86,6 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
         )
         session.add(row)
         rows.append(row)
-    session.flush()
     return rows
 
 
