@@ -1,21 +1,36 @@
-"""Inbound SMTP throughput, latency and memory, against a bare listener measured in the same run.
+"""Inbound SMTP throughput, latency and memory, against a bare listener and Roundup measured
+in the same run.
 
-    .venv/bin/python bench/inbound.py [--mails 1200] [--connections 8]
+    .venv/bin/python bench/inbound.py [--mails 1200] [--connections 8] [--roundup-mails 100]
+                                      [--no-roundup]
 
 Ours: the real listener, each mail a 3 KB reply through a reply address (parse, decide, add the
 comment, outbox rows, one commit). Bare: aiosmtpd committing each raw mail to a table of the
-same SQLite database (same pragmas: WAL, synchronous=FULL), nothing else. Then one mail just
+same SQLite database (same pragmas: WAL, synchronous=FULL), nothing else. Then the `smtp` role
+as `TICKETGW_SMTP_PROCESSES=2` runs it (two forked listeners on one port). Then one mail just
 under the size limit, for the growth of peak RSS.
+
+Roundup: `roundup-mailgw` (classic template, sqlite backend) in its own virtualenv
+(ROUNDUP_VENV, installed with pip when missing) takes the same replies, threaded by an
+`[issueN]` subject instead of a reply address, both one process per mail (how an MTA pipes
+mail into it) and reading one mbox. Its nosy list is only the author, so it sends no mail:
+it does less per reply than we do.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import mailbox
+import multiprocessing
+import os
 import resource
+import signal
 import smtplib
+import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,10 +54,12 @@ from gateway.domain.settings import parse_settings  # noqa: E402
 from gateway.services import orders, tickets, vendors  # noqa: E402
 from gateway.services.context import Actor  # noqa: E402
 from gateway.services.runtime import Runtime  # noqa: E402
-from inbound.smtp import start_smtp  # noqa: E402
+from inbound.smtp import run_smtp, start_smtp  # noqa: E402
 
 DOMAIN = "tickets.localhost"
 NOW = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
+NO_LIMIT = (10**9, 1)
+ROUNDUP_VENV = Path(os.environ.get("ROUNDUP_VENV", "/tmp/ticketgw-bench-roundup"))
 
 
 def reply_mail(i: int, sender: str = "ann@example.org", size: int = 3000) -> bytes:
@@ -136,6 +153,109 @@ def in_loop(factory: Callable[[asyncio.AbstractEventLoop], Any]
     return loop, asyncio.run_coroutine_threadsafe(make(), loop).result(10)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_role(settings_env: dict[str, str], processes: int) -> tuple[Any, int]:
+    """The `smtp` role as `ticketgw smtp` runs it with `processes` listeners, forked before
+    this process starts any thread; stopped with SIGTERM."""
+    port = free_port()
+    settings = parse_settings({}, {**settings_env, "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}",
+                                   "TICKETGW_SMTP_PROCESSES": str(processes)})
+    runtime = build_runtime(settings, clock=FrozenClock(NOW), create_schema=False)
+    runtime.engine.dispose()
+    role = multiprocessing.get_context("fork").Process(
+        target=run_smtp, args=(runtime,), kwargs={"rate": NO_LIMIT})
+    role.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return role, port
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def roundup_subject(raw: bytes, issue: int) -> bytes:
+    """The same reply, threaded the Roundup way: by the issue designator in the subject."""
+    return raw.replace(b"[Ticket #1001]", f"[issue{issue}]".encode())
+
+
+class Roundup:
+    """A Roundup tracker in its own virtualenv; `None` from `setup` says why it cannot run."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.bin = ROUNDUP_VENV / "bin"
+        self.tracker = workdir / "roundup-tracker"
+
+    def _run(self, *args: str, stdin: bytes | None = None) -> None:
+        subprocess.run(args, input=stdin, check=True, capture_output=True, timeout=600)
+
+    def setup(self, issues: int) -> str | None:
+        try:
+            if not (self.bin / "roundup-mailgw").exists():
+                self._run(sys.executable, "-m", "venv", str(ROUNDUP_VENV))
+                self._run(str(self.bin / "pip"), "install", "-q", "roundup")
+            admin = str(self.bin / "roundup-admin")
+            self._run(admin, "-i", str(self.tracker), "install", "classic", "sqlite",
+                      "admin_email=root@localhost,mail_domain=localhost")
+            config = self.tracker / "config.ini"
+            # [mail] debug: outgoing mail goes to this file instead of an SMTP server
+            config.write_text(config.read_text().replace(
+                "\ndebug = \n", f"\ndebug = {self.tracker / 'sent-mail.txt'}\n", 1))
+            self._run(admin, "-i", str(self.tracker), "initialise", "bench-admin-password")
+            self._run(admin, "-i", str(self.tracker), "create", "user", "username=ann",
+                      "address=ann@example.org", "roles=User")
+            self._run(str(self.bin / "python"), "-c", (
+                "import sys, roundup.instance\n"
+                "db = roundup.instance.open(sys.argv[1]).open('admin')\n"
+                "ann = db.user.lookup('ann')\n"
+                "for i in range(int(sys.argv[2])):\n"
+                "    db.issue.create(title=f'Tech Support Request {i}', nosy=[ann])\n"
+                "db.commit()\n"), str(self.tracker), str(issues))
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            return f"{type(exc).__name__}: {exc} {detail.decode(errors='replace')[-300:]}"
+        return None
+
+    def messages(self) -> int:
+        out = subprocess.run(
+            [str(self.bin / "python"), "-c",
+             "import sys, roundup.instance\n"
+             "print(len(roundup.instance.open(sys.argv[1]).open('admin').msg.list()))",
+             str(self.tracker)], check=True, capture_output=True, timeout=120)
+        return int(out.stdout)
+
+    def per_process(self, mails: list[bytes]) -> float:
+        """Mails per second, one `roundup-mailgw TRACKER` process per mail on stdin."""
+        before = self.messages()
+        started = time.perf_counter()
+        for raw in mails:
+            self._run(str(self.bin / "roundup-mailgw"), str(self.tracker), stdin=raw)
+        seconds = time.perf_counter() - started
+        assert self.messages() - before == len(mails), "roundup did not take every mail"
+        return len(mails) / seconds
+
+    def mbox(self, mails: list[bytes], path: Path) -> float:
+        """Mails per second, one `roundup-mailgw TRACKER mailbox FILE` over all of them."""
+        box = mailbox.mbox(path)
+        for raw in mails:
+            box.add(raw)
+        box.flush()
+        box.close()
+        before = self.messages()
+        started = time.perf_counter()
+        self._run(str(self.bin / "roundup-mailgw"), str(self.tracker), "mailbox", str(path))
+        seconds = time.perf_counter() - started
+        assert self.messages() - before == len(mails), "roundup did not take every mail"
+        return len(mails) / seconds
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values)
 
@@ -145,15 +265,19 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=1200)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--roundup-mails", type=int, default=100)
+    parser.add_argument("--no-roundup", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ticketgw-bench-"))
     db = workdir / "ticketgw.db"
-    settings = parse_settings({}, {
-        "TICKETGW_DATABASE_URL": f"sqlite:///{db}", "TICKETGW_SECRET_KEY": "bench",
-        "TICKETGW_OUTBOX_MAILDIR": str(workdir / "outbox")})
+    env = {"TICKETGW_DATABASE_URL": f"sqlite:///{db}", "TICKETGW_SECRET_KEY": "bench",
+           "TICKETGW_OUTBOX_MAILDIR": str(workdir / "outbox")}
+    settings = parse_settings({}, env)
     runtime = build_runtime(settings, clock=FrozenClock(NOW))
     rcpts = [f"reply+{runtime.tokens.reply_token(n, Role.CUSTOMER)}@{DOMAIN}"
              for n in seed(runtime, args.tickets)]
+    runtime.engine.dispose()
+    role, role_port = start_role(env, 2)
 
     def batch_of(count: int, first: int = 0) -> list[tuple[str, bytes]]:
         return [(rcpts[i % len(rcpts)], reply_mail(first + i)) for i in range(count)]
@@ -182,6 +306,18 @@ def main() -> None:
           f"p99 {p99(bare_lat) * 1000:6.1f} ms")
     print(f"ratio ours/bare: {ours_rate / bare_rate:.2f}")
 
+    drive(role_port, batch_of(40, 2 * 10**6), args.connections)
+    two_s, two_lat = drive(role_port, batch_of(args.mails, 3 * 10**6), args.connections)
+    assert role.pid is not None
+    os.kill(role.pid, signal.SIGTERM)
+    role.join(60)
+    two_rate = args.mails / two_s
+    print(f"ours, 2 processes (TICKETGW_SMTP_PROCESSES=2): {two_rate:8.1f} mails/s  "
+          f"p50 {statistics.median(two_lat) * 1000:6.1f} ms  p99 {p99(two_lat) * 1000:6.1f} ms;"
+          f" ratio to bare {two_rate / bare_rate:.2f}")
+    if not args.no_roundup:
+        compare_roundup(workdir, args.roundup_mails, args.tickets, ours_rate, two_rate)
+
     limit = settings.max_message_bytes
     big_msg = EmailMessage()
     big_msg["From"] = "ann@example.org"
@@ -198,6 +334,26 @@ def main() -> None:
     print(f"one mail of {len(big) / 2**20:.1f} MiB (limit {limit / 2**20:.1f} MiB): "
           f"{big_lat[0]:.2f} s, peak RSS {before:.0f} -> {after:.0f} MiB "
           f"(+{after - before:.0f} MiB, {(after - before) / (len(big) / 2**20):.1f}x the mail)")
+
+
+def compare_roundup(workdir: Path, count: int, issues: int, ours_rate: float,
+                    two_rate: float) -> None:
+    roundup = Roundup(workdir)
+    why = roundup.setup(issues)
+    if why is not None:
+        print(f"roundup: not measured, it could not be installed or set up: {why}")
+        return
+    piped = roundup.per_process(
+        [roundup_subject(reply_mail(4 * 10**6 + i), i % issues + 1) for i in range(count)])
+    boxed = roundup.mbox(
+        [roundup_subject(reply_mail(5 * 10**6 + i), i % issues + 1) for i in range(count)],
+        workdir / "roundup.mbox")
+    print(f"roundup-mailgw, one process per mail (as an MTA pipes it): {piped:8.1f} mails/s; "
+          f"ours/roundup {ours_rate / piped:.1f}x (1 process), {two_rate / piped:.1f}x "
+          "(2 processes)")
+    print(f"roundup-mailgw, one mbox of {count} mails:              {boxed:8.1f} mails/s; "
+          f"ours/roundup {ours_rate / boxed:.1f}x (1 process), {two_rate / boxed:.1f}x "
+          "(2 processes)")
 
 
 if __name__ == "__main__":

@@ -187,13 +187,14 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
     return Listener(server, executor, gate)
 
 
-def run_smtp(runtime: Runtime) -> None:
+def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
     """`ticketgw smtp`: settings.smtp_processes listeners sharing the port (SO_REUSEPORT);
-    SIGTERM or SIGINT stops them after the mail in flight is answered."""
+    SIGTERM or SIGINT stops them after the mail in flight is answered. `rate` overrides the
+    per-sender limit (the bench sends everything from one address)."""
     listen = runtime.settings.smtp_listen
     processes = runtime.settings.smtp_processes
     if processes <= 1:
-        asyncio.run(_serve(runtime, listen.host, listen.port, reuse_port=False))
+        asyncio.run(_serve(runtime, listen.host, listen.port, reuse_port=False, rate=rate))
         return
     # reserve the port first so a port of 0 is one port for all, and a taken port fails here
     probe = socket.socket(socket.AF_INET6 if ":" in listen.host else socket.AF_INET)
@@ -201,8 +202,8 @@ def run_smtp(runtime: Runtime) -> None:
     probe.bind((listen.host, listen.port))
     port = probe.getsockname()[1]
     context = multiprocessing.get_context("fork")
-    children = [context.Process(target=_child, args=(runtime, listen.host, port), daemon=False)
-                for _ in range(processes)]
+    children = [context.Process(target=_child, args=(runtime, listen.host, port, rate),
+                                daemon=False) for _ in range(processes)]
     runtime.engine.dispose()  # no pooled connection crosses the fork
     for child in children:
         child.start()
@@ -222,13 +223,14 @@ def run_smtp(runtime: Runtime) -> None:
             signal.signal(sig, handler)
 
 
-def _child(runtime: Runtime, host: str, port: int) -> None:
+def _child(runtime: Runtime, host: str, port: int, rate: tuple[int, int] | None) -> None:
     runtime.engine.dispose(close=False)  # SQLAlchemy's advice for forked processes
-    asyncio.run(_serve(runtime, host, port, reuse_port=True))
+    asyncio.run(_serve(runtime, host, port, reuse_port=True, rate=rate))
 
 
-async def _serve(runtime: Runtime, host: str, port: int, *, reuse_port: bool) -> None:
-    listener = await start_smtp(runtime, host, port, reuse_port=reuse_port)
+async def _serve(runtime: Runtime, host: str, port: int, *, reuse_port: bool,
+                 rate: tuple[int, int] | None = None) -> None:
+    listener = await start_smtp(runtime, host, port, reuse_port=reuse_port, rate=rate)
     log.info("SMTP listening on %s:%d", host, listener.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
