@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,12 +116,21 @@ def count_mail(session: Session, address: str, now: datetime, limit: int,
     """Count one mail from `address` in a fixed window; True when it is over the limit."""
     if not address:
         return False
-    row = _address_row(session, address)
-    if row.rate_window_start is None or now - row.rate_window_start >= window:
-        row.rate_window_start = now
-        row.rate_count = 0
-    row.rate_count = (row.rate_count or 0) + 1
-    return row.rate_count > limit
+    # one upsert that also takes the row's lock on PostgreSQL, and leaves nothing for the
+    # session to flush; the stored start has whole seconds, so comparing it with the bound
+    # `now - window` (also cut to seconds) is the same test as `now - start >= window`
+    table = AddressState.__table__.c
+    restart = or_(table.rate_window_start.is_(None), table.rate_window_start <= now - window)
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    count = session.execute(
+        insert(AddressState).values(address=address.lower()[:320], rate_window_start=now,
+                                    rate_count=1)
+        .on_conflict_do_update(index_elements=[table.address], set_={
+            "rate_window_start": case((restart, now), else_=table.rate_window_start),
+            "rate_count": case((restart, 1), else_=table.rate_count + 1)})
+        .returning(table.rate_count)
+    ).scalar_one()
+    return int(count) > limit
 
 
 def take_notice(session: Session, address: str, kind: str, now: datetime) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from gateway.domain.facts import Role
@@ -64,7 +64,11 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
     """Outbox rows, one a recipient; the worker renders them from the history as of now."""
     if any(isinstance(obj, Message) for obj in session.new):
         session.flush()  # new messages need their ids: the mail shows history up to them
-    upto = max((m.id for m in ticket.messages), default=None)
+    if "messages" in inspect(ticket).dict:
+        upto = max((m.id for m in ticket.messages), default=None)
+    else:  # the same number without loading the ticket's whole history
+        upto = session.execute(
+            select(func.max(Message.id)).where(Message.ticket_id == ticket.id)).scalar()
     rows = []
     for party in parties:
         address, locale = party_address(ticket, party, ctx.staff_email)

@@ -124,15 +124,16 @@ def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Ac
         text=text, original=original, html=html, source=actor.source,
         message_id=message_id, inbound_id=inbound_id, created_at=ctx.now,
     )
-    # appending through the relationship (not by setting ticket_id) keeps the loaded
-    # collection and the database in step: no second copy when the collection loads later
-    ticket.messages.append(message)
+    # set through the relationship (not by ticket_id): a loaded `ticket.messages` gets it
+    # at once, an unloaded one is not loaded (a reply does not read the whole history) and
+    # shows it when it loads later. The next flush (journal.notify's) writes it.
+    message.ticket = ticket
     message.attachments = [
         Attachment(filename=filename, stored_name=stored_name, content_type=content_type,
                    size=size, data=data)
         for filename, content_type, size, data, stored_name in attachments or []
     ]
-    session.flush()
+    session.add(message)
     return message
 
 
