@@ -20,6 +20,7 @@ from gateway.domain.facts import Role
 from gateway.domain.links import Links, link_expiry
 from gateway.domain.settings import Settings
 from gateway.domain.tokens import Tokens
+from gateway.services.views import money
 from outbound.message import build_message, message_id_for
 from outbound.render import Renderer
 from outbound.subjects import pick_locale, subject_for
@@ -44,10 +45,6 @@ class Composed:
     message_id: str
 
 
-def _money(value: object) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
 def ticket_data(ticket: Ticket) -> dict[str, Any]:
     return {
         "number": ticket.number,
@@ -58,7 +55,7 @@ def ticket_data(ticket: Ticket) -> dict[str, Any]:
         "reason": ticket.reason,
         "problem": ticket.problem,
         "refund_kind": ticket.refund_kind,
-        "refund_amount": _money(ticket.refund_amount),
+        "refund_amount": money(ticket.refund_amount),
         "process_at": ticket.process_at,
         "closed_at": ticket.closed_at,
         "close_reason": ticket.close_reason,
@@ -72,13 +69,13 @@ def order_data(order: Order) -> dict[str, Any]:
         "title": order.product.title,
         "sku": order.product.sku,
         "quantity": order.quantity,
-        "amount": _money(order.amount),
+        "amount": money(order.amount),
         "currency": order.currency,
         "purchased_at": order.purchased_at,
         "customer_name": order.customer_name,
         "customer_email": order.customer_email,
         "vendor": order.vendor.nickname,
-        "refunded_amount": _money(order.refunded_amount),
+        "refunded_amount": money(order.refunded_amount),
     }
 
 

@@ -177,6 +177,11 @@ def _payments(raw: Any, purchased_at: datetime, amount: Decimal) -> list[tuple[d
     return sorted(payments) or [(purchased_at, amount)]
 
 
+# what an order line says about the order itself, copied as it is on create and update
+_COPIED = ("customer_email", "customer_name", "quantity", "amount", "currency", "purchased_at",
+           "locale", "shop_url", "subscription", "shipped", "shipped_at", "return_info")
+
+
 def upsert_order(session: Session, ctx: ServiceContext, line: OrderLine, *,
                  notify: bool = False) -> tuple[Order, bool]:
     """Create or update one order; returns (order, created). Nothing is stored on error."""
@@ -220,18 +225,8 @@ def upsert_order(session: Session, ctx: ServiceContext, line: OrderLine, *,
     order.vendor = vendor
     order.product_id = product.id
     order.product = product
-    order.customer_email = line.customer_email
-    order.customer_name = line.customer_name
-    order.quantity = line.quantity
-    order.amount = line.amount
-    order.currency = line.currency
-    order.purchased_at = line.purchased_at
-    order.locale = line.locale
-    order.shop_url = line.shop_url
-    order.subscription = line.subscription
-    order.shipped = line.shipped
-    order.shipped_at = line.shipped_at
-    order.return_info = line.return_info
+    for name in _COPIED:
+        setattr(order, name, getattr(line, name))
     order.updated_at = ctx.now
     _sync_payments(order, line.payments)
     session.flush()
