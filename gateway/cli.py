@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -50,8 +50,19 @@ def _instant_arg(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors follow the contract too: with `--json`, a JSON error on standard error."""
+
+    def error(self, message: str) -> NoReturn:
+        if "--json" in sys.argv[1:]:
+            print(json.dumps({"error": {"code": "usage", "message": f"{self.prog}: {message}"}}),
+                  file=sys.stderr)
+            raise SystemExit(2)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticketgw", description=__doc__)
+    parser = Parser(prog="ticketgw", description=__doc__)
     _common(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -160,3 +160,13 @@ def test_parallel_processes_get_distinct_ticket_numbers(pg_database_url: str,
     assert all(d.returncode == 0 for d in done), [d.stderr for d in done]
     numbers = sorted(json.loads(d.stdout)["number"] for d in done)
     assert numbers == list(range(1001, 1009))
+
+
+def test_usage_errors_are_json_too(cli: Run) -> None:
+    done = cli("ticket", "act", "1001", "bogus", "--as", "customer", "--json", check=False)
+    assert done.returncode != 0 and done.stdout == ""
+    error = json.loads(done.stderr)["error"]
+    assert error["code"] == "usage" and "bogus" in error["message"]
+    done = cli("ticket", "open", "ABCD1234", "--type", "refund", "--as", "customer", "--at",
+               "yesterday", "--json", check=False)
+    assert "ISO-8601" in json.loads(done.stderr)["error"]["message"]
