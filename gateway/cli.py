@@ -20,7 +20,7 @@ from gateway.app import build_runtime, load_settings, setup_logging
 from gateway.domain.clock import format_instant, parse_instant
 from gateway.domain.errors import GatewayError, UserError
 from gateway.domain.facts import Action, Role, TicketType
-from gateway.services import deadlines, orders, tickets, vendors
+from gateway.services import apikeys, deadlines, orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import status_view, ticket_view
@@ -341,6 +341,19 @@ def cmd_status(args: argparse.Namespace) -> None:
     _emit(args, view, lambda: "\n".join(f"{k}: {v}" for k, v in view.items()))
 
 
+def cmd_apikey(args: argparse.Namespace) -> None:
+    """`apikey create --vendor NICK | --staff`: the key is printed here once, never again."""
+    runtime = _runtime(args)
+    with runtime.sessions.begin() as session:
+        key, row, vendor = apikeys.create_key(session, runtime.context(),
+                                              vendor_nick=args.vendor, staff=bool(args.staff))
+        view = {"key": key, "prefix": row.prefix,
+                "vendor": vendor.nickname if vendor else None, "staff": row.staff}
+    who = f"vendor {view['vendor']}" if vendor else "staff"
+    _emit(args, view, lambda: f"API key for {who} (shown only this once; keep it secret):\n"
+          f"{key}")
+
+
 def cmd_not_built(args: argparse.Namespace) -> None:
     raise CliError("not_built", f"`ticketgw {args.command}` is not built yet in this version")
 
@@ -351,6 +364,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "ticket": cmd_ticket,
     "deadlines": cmd_deadlines,
     "status": cmd_status,
+    "apikey": cmd_apikey,
 }
 
 

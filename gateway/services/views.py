@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.clock import format_instant
 from gateway.services.deadlines import next_deadline
-from store.models import Message, OutboxMail, Ticket
+from store.models import Message, Order, OutboxMail, Ticket
 
 
 def money(value: Decimal | None) -> str | None:
@@ -70,6 +70,35 @@ def ticket_view(ticket: Ticket, *, full: bool = True) -> dict[str, Any]:
             for e in ticket.events
         ]
     return view
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """An order with the fields of an import line, plus what the gateway keeps about it."""
+    return {
+        "receipt": order.receipt,
+        "vendor": order.vendor.nickname,
+        "sku": order.product.sku,
+        "title": order.product.title,
+        "kind": order.product.kind,
+        "recurring": order.product.recurring,
+        "customer_email": order.customer_email,
+        "customer_name": order.customer_name,
+        "quantity": order.quantity,
+        "amount": money(order.amount),
+        "currency": order.currency,
+        "purchased_at": format_instant(order.purchased_at),
+        "payments": [{"at": format_instant(p.at), "amount": money(p.amount)}
+                     for p in order.payments],
+        "shipped": order.shipped,
+        "shipped_at": format_instant(order.shipped_at),
+        "return_info": order.return_info,
+        "locale": order.locale,
+        "shop_url": order.shop_url,
+        "subscription": order.subscription,
+        "refunded_amount": money(order.refunded_amount),
+        "created_at": format_instant(order.created_at),
+        "updated_at": format_instant(order.updated_at),
+    }
 
 
 def status_view(session: Session) -> dict[str, Any]:
