@@ -257,16 +257,18 @@ class Deliverer:
     def _sent(self, outbox_id: int) -> str:
         now = self.runtime.clock.now()
         with self.sessions.begin() as session:
-            row = session.get(OutboxMail, outbox_id, populate_existing=True)
-            assert row is not None
-            row.state, row.sent_at, row.next_attempt_at = "sent", now, None
-            row.attempts += 1
-            row.last_error = None
-            merged = (row.payload or {}).get("digest_of") or []
+            # columns, not the row: the stored bytes need not come back from the database
+            payload, message_id = session.execute(
+                update(OutboxMail).where(OutboxMail.id == outbox_id)
+                .values(state="sent", sent_at=now, next_attempt_at=None, last_error=None,
+                        attempts=OutboxMail.attempts + 1)
+                .returning(OutboxMail.payload, OutboxMail.message_id)
+                .execution_options(synchronize_session=False)).one()
+            merged = (payload or {}).get("digest_of") or []
             if merged:
                 session.execute(
                     update(OutboxMail).where(OutboxMail.id.in_(merged))
-                    .values(state="sent", sent_at=now, message_id=row.message_id,
+                    .values(state="sent", sent_at=now, message_id=message_id,
                             next_attempt_at=None)
                     .execution_options(synchronize_session=False))
         log.info("outbox sent", extra={"outbox_id": outbox_id})

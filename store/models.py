@@ -191,7 +191,8 @@ class Attachment(Base):
     stored_name: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # None when over the size limit
+    # None when over the size limit; loaded only when read (a history shows names and sizes)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class Event(Base):
