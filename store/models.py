@@ -108,9 +108,9 @@ class Order(Base):
 
     vendor: Mapped[Vendor] = relationship(lazy="joined")
     product: Mapped[Product] = relationship(lazy="joined")
-    payments: Mapped[list[Payment]] = relationship(
-        order_by="Payment.at", cascade="all, delete-orphan", lazy="selectin"
-    )
+    # loaded when read: only recurring products' rules and refunds need the bills
+    payments: Mapped[list[Payment]] = relationship(order_by="Payment.at",
+                                                   cascade="all, delete-orphan")
 
 
 class Payment(Base):

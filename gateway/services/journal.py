@@ -62,9 +62,14 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
            event: Event | None = None, notice_kind: str | None = None,
            payload: dict[str, Any] | None = None, recipient: str | None = None) -> list[OutboxMail]:
     """Outbox rows, one a recipient; the worker renders them from the history as of now."""
-    if any(isinstance(obj, Message) for obj in session.new):
+    fresh = [obj for obj in session.new if isinstance(obj, Message)]
+    if fresh:
         session.flush()  # new messages need their ids: the mail shows history up to them
-    if "messages" in inspect(ticket).dict:
+    # ids only grow, so a message of this ticket written in this change is its newest
+    mine = [m.id for m in fresh if m.ticket is ticket or m.ticket_id == ticket.id]
+    if mine:
+        upto: int | None = max(mine)
+    elif "messages" in inspect(ticket).dict:
         upto = max((m.id for m in ticket.messages), default=None)
     else:  # the same number without loading the ticket's whole history
         upto = session.execute(

@@ -28,7 +28,8 @@ def vendor_facts(vendor: Vendor) -> VendorFacts:
 
 
 def order_facts(order: Order) -> OrderFacts:
-    latest = order.payments[-1] if order.payments else None
+    # only a recurring product's windows and refunds depend on its bills: others never load them
+    latest = order.payments[-1] if order.product.recurring and order.payments else None
     return OrderFacts(
         purchased_at=order.purchased_at,
         amount=order.amount,
@@ -53,7 +54,9 @@ def open_types(session: Session, order_id: int, *, except_id: int | None = None
     return frozenset(TicketType(t) for t in session.execute(query).scalars())
 
 
-def ticket_facts(session: Session, ticket: Ticket) -> TicketFacts:
+def ticket_facts(session: Session, ticket: Ticket, *,
+                 with_open_types: bool = True) -> TicketFacts:
+    """`with_open_types=False` skips a query when the action cannot open or convert a ticket."""
     return TicketFacts(
         type=TicketType(ticket.type),
         status=Status(ticket.status),
@@ -68,5 +71,6 @@ def ticket_facts(session: Session, ticket: Ticket) -> TicketFacts:
         last_activity_at=ticket.last_activity_at,
         last_activity_side=Role(ticket.last_activity_side) if ticket.last_activity_side else None,
         warnings_sent=ticket.warnings_sent,
-        open_types=open_types(session, ticket.order_id, except_id=ticket.id),
+        open_types=(open_types(session, ticket.order_id, except_id=ticket.id)
+                    if with_open_types else frozenset()),
     )

@@ -255,8 +255,9 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
     if action is Action.REPLY and ticket.status == Status.CLOSED.value:
         return _reply_to_closed(session, ctx, ticket, actor, comment, message_id=message_id,
                                 original=original, inbound_id=inbound_id, attachments=attachments)
-    rules.check_action(ctx.policy, action, actor.role, ticket_facts(session, ticket),
-                       order_facts(order), vendor_facts(vendor), ctx.now)
+    facts = ticket_facts(session, ticket, with_open_types=action is Action.REFUND)
+    rules.check_action(ctx.policy, action, actor.role, facts, order_facts(order),
+                       vendor_facts(vendor), ctx.now)
     if action is Action.REPLY:
         if not comment or not comment.strip():
             raise UserError("a reply needs some text", code="empty_reply")
