@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
 from gateway.domain import rules
 from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
@@ -25,7 +25,7 @@ from gateway.services.execution import RefundExecutor
 from gateway.services.snapshots import order_facts, vendor_facts
 from gateway.services.tickets import refresh_due
 from store.db import is_postgres
-from store.models import Ticket
+from store.models import Order, Ticket
 
 log = logging.getLogger("ticketgw.deadlines")
 SYSTEM = Actor(Role.SYSTEM, source="system")
@@ -105,7 +105,10 @@ def _load(session: Session, ids: list[int]) -> list[Ticket]:
     """The batch's tickets with what acting needs, in a handful of queries for all of them."""
     tickets = session.execute(
         select(Ticket).where(Ticket.id.in_(ids))
-        .options(selectinload(Ticket.messages))
+        # everything acting reads, for the whole batch at once: a lazy load in between would
+        # flush each ticket on its own
+        .options(selectinload(Ticket.messages),
+                 joinedload(Ticket.order).selectinload(Order.payments))
         .execution_options(populate_existing=True)
     ).unique().scalars().all()
     return sorted(tickets, key=lambda t: (t.due_at or datetime.max.replace(tzinfo=UTC), t.id))
