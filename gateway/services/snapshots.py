@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.facts import (
     CloseReason,
+    DeadlineRule,
     OrderFacts,
     RefundKind,
     Role,
@@ -71,6 +72,7 @@ def ticket_facts(session: Session, ticket: Ticket, *,
         last_activity_at=ticket.last_activity_at,
         last_activity_side=Role(ticket.last_activity_side) if ticket.last_activity_side else None,
         warnings_sent=ticket.warnings_sent,
+        deadline_rule=DeadlineRule(ticket.process_rule) if ticket.process_rule else None,
         open_types=(open_types(session, ticket.order_id, except_id=ticket.id)
                     if with_open_types else frozenset()),
     )

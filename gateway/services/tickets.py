@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.domain import rules
+from gateway.domain import actions, rules
 from gateway.domain.errors import Conflict, Forbidden, NotFound, UserError
 from gateway.domain.facts import (
     Action,
@@ -256,7 +256,7 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
         return _reply_to_closed(session, ctx, ticket, actor, comment, message_id=message_id,
                                 original=original, inbound_id=inbound_id, attachments=attachments)
     facts = ticket_facts(session, ticket, with_open_types=action is Action.REFUND)
-    rules.check_action(ctx.policy, action, actor.role, facts, order_facts(order),
+    actions.check_action(ctx.policy, action, actor.role, facts, order_facts(order),
                        vendor_facts(vendor), ctx.now)
     if action is Action.REPLY:
         if not comment or not comment.strip():

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.domain import rules
+from gateway.domain import actions, rules
 from gateway.domain.errors import Conflict, NotFound, UserError
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.domain.links import ACTION_PATHS
@@ -57,7 +57,7 @@ def _check(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, par
         return
     action = Action.DISPUTE if purpose == "dispute" else Action.REFUND
     order = ticket.order
-    rules.check_action(runtime.policy, action, party, ticket_facts(session, ticket),
+    actions.check_action(runtime.policy, action, party, ticket_facts(session, ticket),
                        order_facts(order), vendor_facts(order.vendor), now)
 
 

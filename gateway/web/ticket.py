@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.domain import rules
+from gateway.domain import actions
 from gateway.domain.errors import NotFound, UserError
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.domain.tokens import Claim
@@ -103,7 +103,7 @@ def load_page(runtime: Runtime, claim: Claim, now: datetime) -> dict[str, Any]:
     with runtime.sessions() as session:
         ticket = tickets.find_ticket(session, claim.subject_id)
         order = ticket.order
-        allowed = rules.allowed_actions(
+        allowed = actions.allowed_actions(
             runtime.policy, claim.party, ticket_facts(session, ticket), order_facts(order),
             vendor_facts(order.vendor), now)
         return {

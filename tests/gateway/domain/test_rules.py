@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gateway.domain import rules
+from gateway.domain import actions, rules
 from gateway.domain.errors import Conflict, Forbidden, OutsideWindow, UserError
 from gateway.domain.facts import (
     Action,
@@ -471,7 +471,7 @@ def test_action_matrix(role: Role, ticket_changes: dict[str, Any],
                        order_changes: dict[str, Any], vendor_changes: dict[str, Any],
                        allowed: set[Action]) -> None:
     facts = ticket(**ticket_changes)
-    result = rules.allowed_actions(CLICKBANK, role, facts, order(**order_changes),
+    result = actions.allowed_actions(CLICKBANK, role, facts, order(**order_changes),
                                    vendor(**vendor_changes), NOW)
     assert result == frozenset(allowed)
 
@@ -541,7 +541,7 @@ def test_refusals_say_why(action: Action, role: Role, ticket_changes: dict[str, 
                           order_changes: dict[str, Any], vendor_changes: dict[str, Any],
                           error: type[Exception], part: str) -> None:
     with pytest.raises(error) as caught:
-        rules.check_action(CLICKBANK, action, role, ticket(**ticket_changes),
+        actions.check_action(CLICKBANK, action, role, ticket(**ticket_changes),
                            order(**order_changes), vendor(**vendor_changes), NOW)
     assert type(caught.value) is error
     assert part in str(caught.value)
@@ -549,16 +549,16 @@ def test_refusals_say_why(action: Action, role: Role, ticket_changes: dict[str, 
 
 def test_dispute_on_the_last_allowed_second() -> None:
     facts = ticket(status=Status.CLOSED, disputable_until=NOW)
-    rules.check_action(CLICKBANK, A.DISPUTE, C, facts, order(), vendor(), NOW)
+    actions.check_action(CLICKBANK, A.DISPUTE, C, facts, order(), vendor(), NOW)
     with pytest.raises(Conflict):
-        rules.check_action(CLICKBANK, A.DISPUTE, C, facts, order(), vendor(),
+        actions.check_action(CLICKBANK, A.DISPUTE, C, facts, order(), vendor(),
                            NOW + timedelta(seconds=1))
 
 
 def test_vendor_may_close_its_own_request_within_five_minutes() -> None:
     created = local("2026-09-10 12:00")
     facts = ticket(created_by=V, created_at=created, deadline_rule=R.QUICK)
-    rules.check_action(CLICKBANK, A.CLOSE, V, facts, order(), vendor(), created + MINUTES_5)
+    actions.check_action(CLICKBANK, A.CLOSE, V, facts, order(), vendor(), created + MINUTES_5)
 
 
 # --- refund amounts ----------------------------------------------------------------------

@@ -1,0 +1,184 @@
+"""Who may take which action on a ticket now (SPEC 5 and 11): pure, like the other rules.
+
+The decisions where the specification is silent are listed in `gateway.domain.rules`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from gateway.domain.errors import Conflict, Forbidden, UserError
+from gateway.domain.facts import (
+    Action,
+    DeadlineRule,
+    OrderFacts,
+    Role,
+    Status,
+    TicketFacts,
+    TicketType,
+    VendorFacts,
+)
+from gateway.domain.policy import Policy
+from gateway.domain.rules import KIND_ACTIONS, _check_refundable, check_refund_window
+
+_ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.CUSTOMER: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
+                              Action.AGREE, Action.DISPUTE}),
+    Role.VENDOR: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
+                            Action.ESCALATE, Action.RETURNED}) | KIND_ACTIONS,
+    Role.STAFF: frozenset(Action) - {Action.AGREE, Action.DISPUTE},
+    Role.SYSTEM: frozenset(),
+}
+# What a vendor whose may_respond was revoked can no longer do on refund/cancellation tickets.
+_REVOCABLE = frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT}) | KIND_ACTIONS
+
+
+def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
+                 order: OrderFacts, vendor: VendorFacts, now: datetime) -> None:
+    """Raise Forbidden/Conflict with a sentence a person can act on when not allowed."""
+    _check_role(action, role)
+    if ticket.status is Status.CLOSED:
+        _check_closed(action, role, ticket, now)
+    elif action is Action.REOPEN:
+        raise Conflict("this ticket is open; only a closed ticket can be reopened")
+    elif ticket.awaiting_confirmation and role is not Role.STAFF:
+        raise Conflict(
+            "this request waits for its sender to confirm it with the link we mailed; "
+            "nothing can change on the ticket until then"
+        )
+    elif action in (Action.AGREE, Action.DISPUTE):
+        _check_consent(ticket, now)
+    elif ticket.type is TicketType.TECH_SUPPORT:
+        _check_on_tech_support(policy, action, role, ticket, order, vendor, now)
+    else:
+        _check_on_refund_or_cancellation(action, role, ticket, order, vendor)
+
+
+def allowed_actions(policy: Policy, role: Role, ticket: TicketFacts, order: OrderFacts,
+                    vendor: VendorFacts, now: datetime) -> frozenset[Action]:
+    """Every action check_action lets `role` take now (what a web page or mail offers)."""
+    allowed = set()
+    for action in Action:
+        try:
+            check_action(policy, action, role, ticket, order, vendor, now)
+        except UserError:
+            continue
+        allowed.add(action)
+    return frozenset(allowed)
+
+
+def _check_role(action: Action, role: Role) -> None:
+    if action in _ROLE_ACTIONS[role]:
+        return
+    if role is Role.SYSTEM:
+        raise Forbidden("the system does not take party actions on tickets")
+    if action is Action.REOPEN:
+        hint = ("reply to the closed ticket to open a follow-up" if role is Role.CUSTOMER
+                else "ask staff to reopen it")
+        raise Forbidden(f"only staff can reopen a closed ticket; {hint}")
+    if action in (Action.AGREE, Action.DISPUTE):
+        raise Forbidden("only the customer can agree to or dispute a vendor's change")
+    if action in KIND_ACTIONS:
+        raise Forbidden("only the vendor or staff can change the refund kind; reply to ask for it")
+    if action is Action.RETURNED:
+        raise Forbidden("only the vendor or staff can acknowledge returned goods")
+    # What is left is a customer's escalation.
+    raise Forbidden("only the vendor can escalate a ticket to staff; reply on the ticket instead")
+
+
+def _check_closed(action: Action, role: Role, ticket: TicketFacts, now: datetime) -> None:
+    if action is Action.REOPEN:
+        return
+    if action in (Action.AGREE, Action.DISPUTE):
+        _check_consent(ticket, now)
+        return
+    hint = {
+        Role.CUSTOMER: "reply to it to open a follow-up tech-support ticket",
+        Role.VENDOR: "staff can reopen it",
+    }.get(role, "reopen it first")
+    raise Conflict(f"this ticket is closed; {hint}")
+
+
+def _check_consent(ticket: TicketFacts, now: datetime) -> None:
+    if ticket.disputable_until is None:
+        raise Conflict("there is no change by the vendor on this ticket to agree to or dispute")
+    if now > ticket.disputable_until:
+        until = ticket.disputable_until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise Conflict(f"the vendor's change could be disputed until {until}; that time has passed")
+
+
+def _check_escalate(ticket: TicketFacts) -> None:
+    if ticket.escalated:
+        raise Conflict("this ticket is already escalated to staff; reply to add to it")
+
+
+def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
+                           order: OrderFacts, vendor: VendorFacts, now: datetime) -> None:
+    if action in (Action.REPLY, Action.CLOSE):
+        return
+    if action is Action.ESCALATE:
+        _check_escalate(ticket)
+        return
+    if action is Action.TECHSUPPORT:
+        raise Conflict("this ticket is already a tech-support ticket")
+    if action is Action.REFUND and role is Role.VENDOR:
+        raise Conflict(
+            "Please Refund works on refund and cancellation tickets; to refund this order, "
+            "open a refund ticket for it, which turns this ticket into the refund"
+        )
+    if action is Action.REFUND:
+        if TicketType.REFUND in ticket.open_types:
+            raise Conflict("this order already has an open refund ticket; reply to that ticket")
+        _check_refundable(order)
+        check_refund_window(policy, role, order, vendor, now)
+        return
+    raise Conflict("a tech-support ticket has no refund to change; turn it into a refund first")
+
+
+def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketFacts,
+                                     order: OrderFacts, vendor: VendorFacts) -> None:
+    if role is Role.VENDOR and not vendor.may_respond and action in _REVOCABLE:
+        raise Forbidden(
+            f"your right to answer refund and cancellation tickets was revoked after "
+            f"{vendor.dispute_count} disputed changes, so this request will be processed as "
+            "asked; staff can restore the right"
+        )
+    if action in (Action.REPLY, Action.CLOSE, Action.TECHSUPPORT):
+        return
+    if action is Action.ESCALATE:
+        _check_escalate(ticket)
+    elif action is Action.REFUND:
+        if role is Role.CUSTOMER:
+            raise Conflict(
+                "this ticket already asks for a refund" if ticket.type is TicketType.REFUND
+                else "this is a cancellation; to ask for a refund, open a refund request "
+                "from the receipt page"
+            )
+    elif action is Action.RETURNED:
+        if not _return_awaited(ticket, order):
+            raise Conflict("no returned goods are awaited on this ticket")
+    else:
+        _check_kind_change(action, role, ticket, order, vendor)
+
+
+def _check_kind_change(action: Action, role: Role, ticket: TicketFacts, order: OrderFacts,
+                       vendor: VendorFacts) -> None:
+    if ticket.type is not TicketType.REFUND:
+        raise Conflict("a cancellation has no refund kind; close it or change it to tech support")
+    _check_refundable(order)
+    if action is Action.PARTIAL and role is Role.VENDOR and not vendor.partial_refunds_enabled:
+        raise Forbidden(
+            "partial refunds by amount are not enabled for your account; refund a percentage "
+            "or a quantity, or ask staff to enable partial refunds"
+        )
+    if action is Action.QUANTITY and order.quantity <= 1:
+        raise Conflict("this order has a quantity of 1; a refund by quantity needs more items")
+
+
+def _return_awaited(ticket: TicketFacts, order: OrderFacts) -> bool:
+    if ticket.type is not TicketType.REFUND:
+        return False
+    if ticket.deadline_rule is not None:
+        return ticket.deadline_rule is DeadlineRule.AWAIT_RETURN
+    # Facts built without the stored rule: infer it from the order.
+    return order.kind == "physical" and order.shipped and order.return_info
