@@ -1,0 +1,188 @@
+"""Ticket state shared by opening and by every action: lookups, deadlines, messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.domain import rules
+from gateway.domain.errors import NotFound
+from gateway.domain.facts import (
+    DeadlineRule,
+    RefundKind,
+    Role,
+    Status,
+    TicketType,
+)
+from gateway.domain.reasons import check_code
+from gateway.services import journal
+from gateway.services.context import Actor, ServiceContext
+from gateway.services.snapshots import order_facts, vendor_facts
+from store.db import is_postgres
+from store.models import Attachment, Message, Order, Ticket, Vendor
+
+REQUEST_TYPES = (TicketType.REFUND.value, TicketType.CANCELLATION.value)
+
+
+def find_order(session: Session, receipt: str) -> Order:
+    order = session.execute(
+        select(Order).where(Order.receipt == receipt.strip().upper())
+    ).scalar_one_or_none()
+    if order is None:
+        raise NotFound(f"no order with receipt {receipt!r}; check the receipt number")
+    return order
+
+
+def find_ticket(session: Session, number: int, *, lock: bool = False) -> Ticket:
+    query = select(Ticket).where(Ticket.number == number)
+    if lock and is_postgres(session):
+        query = query.with_for_update(of=Ticket)
+    ticket = session.execute(query).unique().scalar_one_or_none()
+    if ticket is None:
+        raise NotFound(f"no ticket #{number}")
+    return ticket
+
+
+def _side(role: Role) -> Role:
+    """Staff count on the vendor's side for inactivity."""
+    return Role.CUSTOMER if role is Role.CUSTOMER else Role.VENDOR
+
+
+def vendor_zone(ticket: Ticket) -> str:
+    return ticket.order.vendor.timezone
+
+
+def set_deadline(ticket: Ticket, deadline: rules.Deadline | None) -> None:
+    if deadline is None:
+        ticket.process_rule = None
+        ticket.clock_started_at = None
+        ticket.process_at = None
+    else:
+        ticket.process_rule = deadline.rule.value
+        ticket.clock_started_at = deadline.started_at
+        ticket.process_at = deadline.due_at
+
+
+def refresh_due(ctx: ServiceContext, ticket: Ticket) -> None:
+    """The next instant the deadline sweep must look at this ticket, and what it does then."""
+    if ticket.status != Status.OPEN.value:
+        ticket.due_at, ticket.due_kind = None, None
+    elif ticket.type in REQUEST_TYPES:
+        ticket.due_at = ticket.process_at
+        ticket.due_kind = "process" if ticket.process_at is not None else None
+    elif ticket.last_activity_at is not None and ticket.last_activity_side is not None:
+        step = rules.inactivity_step(
+            ctx.policy, ticket.last_activity_at, Role(ticket.last_activity_side),
+            ticket.warnings_sent, vendor_zone(ticket),
+        )
+        ticket.due_at, ticket.due_kind = step.due_at, step.kind
+    else:
+        ticket.due_at, ticket.due_kind = None, None
+
+
+def touch(ticket: Ticket, actor: Actor, at: datetime) -> None:
+    """Activity by a party restarts the inactivity clock (warnings are not activity)."""
+    if actor.role in (Role.CUSTOMER, Role.VENDOR, Role.STAFF):
+        ticket.last_activity_at = at
+        ticket.last_activity_side = _side(actor.role).value
+        ticket.warnings_sent = 0
+
+
+def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor, text: str,
+                *, original: str | None = None, html: str | None = None,
+                message_id: str | None = None, inbound_id: int | None = None,
+                attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
+                ) -> Message:
+    email = actor.email
+    if email is None and actor.role in (Role.CUSTOMER, Role.VENDOR):
+        email = journal.party_address(ticket, actor.role, ctx.staff_email)[0]
+    message = Message(
+        author_role=actor.role.value, author_email=email,
+        text=text, original=original, html=html, source=actor.source,
+        message_id=message_id, inbound_id=inbound_id, created_at=ctx.now,
+    )
+    # set through the relationship (not by ticket_id): a loaded `ticket.messages` gets it
+    # at once, an unloaded one is not loaded (a reply does not read the whole history) and
+    # shows it when it loads later. The next flush (journal.notify's) writes it.
+    message.ticket = ticket
+    message.attachments = [
+        Attachment(filename=filename, stored_name=stored_name, content_type=content_type,
+                   size=size, data=data)
+        for filename, content_type, size, data, stored_name in attachments or []
+    ]
+    session.add(message)
+    return message
+
+
+
+
+def convert(session: Session, ctx: ServiceContext, ticket: Ticket, new_type: TicketType,
+            actor: Actor, *, reason: str | None = None, comment: str | None = None,
+            message_id: str | None = None, original: str | None = None,
+            inbound_id: int | None = None) -> Ticket:
+    """Turn a tech-support ticket into a refund/cancellation (counts as opening it now)."""
+    order = ticket.order
+    old = ticket.type
+    ticket.type = new_type.value
+    ticket.reason = check_code(new_type, reason)
+    if new_type is TicketType.REFUND:
+        ticket.refund_kind = RefundKind.FULL.value
+        ticket.refund_value = None
+        ticket.refund_amount = rules.refund_amount(
+            order_facts(order), RefundKind.FULL, None, vendor_facts(order.vendor))
+    set_deadline(ticket, rules.open_deadline(
+        ctx.policy, new_type, actor.role, order_facts(order), vendor_facts(order.vendor), ctx.now))
+    touch(ticket, actor, ctx.now)
+    if comment:
+        add_message(session, ctx, ticket, actor, comment, original=original,
+                    message_id=message_id, inbound_id=inbound_id)
+    event = journal.record(session, ctx, actor, "type", ticket=ticket, old=old, new=new_type.value)
+    refresh_due(ctx, ticket)
+    journal.notify(session, ctx, ticket, "changed", event=event)
+    return ticket
+
+
+
+
+def set_may_respond(session: Session, ctx: ServiceContext, vendor: Vendor, allowed: bool,
+                    actor: Actor, *, note: str | None = None) -> None:
+    """Revoke or restore a vendor's right to respond; revoked, open requests run in 5 min."""
+    if vendor.may_respond == allowed:
+        return
+    vendor.may_respond = allowed
+    if allowed:
+        vendor.dispute_count = 0
+    journal.record(session, ctx, actor, "privilege", vendor_id=vendor.id,
+                   old="may_respond" if not allowed else "revoked",
+                   new="revoked" if not allowed else "may_respond", note=note)
+    if allowed:
+        return
+    tickets = session.execute(
+        select(Ticket).join(Order).where(
+            Order.vendor_id == vendor.id, Ticket.status == "open",
+            Ticket.type.in_(REQUEST_TYPES), Ticket.awaiting_confirmation.is_(False))
+    ).unique().scalars()
+    for ticket in tickets:
+        quick = rules.quick_deadline(ctx.policy, ctx.now)
+        if ticket.process_at is None or (quick.due_at and quick.due_at < ticket.process_at):
+            set_deadline(ticket, quick)
+            refresh_due(ctx, ticket)
+
+
+
+
+def recompute_vendor_deadlines(session: Session, ctx: ServiceContext, vendor: Vendor) -> int:
+    """After a zone change: every open deadline recomputed from its stored inputs."""
+    tickets = session.execute(
+        select(Ticket).join(Order).where(Order.vendor_id == vendor.id, Ticket.status == "open")
+    ).unique().scalars().all()
+    for ticket in tickets:
+        if ticket.process_rule and ticket.clock_started_at:
+            ticket.process_at = rules.due_at(ctx.policy, DeadlineRule(ticket.process_rule),
+                                             ticket.clock_started_at, vendor.timezone)
+        refresh_due(ctx, ticket)
+    return len(tickets)
+
+
