@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import status_view, ticket_view
 from store.models import Event, Order, OutboxMail, Ticket
+from tests.support.runtime import make_runtime
 
 STAFF = Actor(Role.STAFF, source="cli")
 CUSTOMER = Actor(Role.CUSTOMER, "ann@example.org", source="email")
@@ -309,3 +311,13 @@ def test_status_counts_and_next_deadline(runtime: Runtime) -> None:
         status = status_view(session)
     assert status == {"open_tickets": 1, "outbox_pending": 2, "outbox_failed": 0,
                       "next_deadline": "2026-11-20T09:00:00Z"}
+
+
+def test_weekend_pause_off_runs_the_clock_all_week(backend_url: str, tmp_path: Path) -> None:
+    rt = make_runtime(backend_url, tmp_path, weekend_pause="false")
+    try:
+        setup_shop(rt)
+        friday_16_berlin = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+        assert open_(rt, friday_16_berlin)["process_at"] == "2026-11-21T15:00:00Z"  # Saturday
+    finally:
+        rt.close()
