@@ -23,7 +23,7 @@ from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
-from gateway.web.pages import FormTooLarge, Web, read_form, too_large
+from gateway.web.pages import Web, checked_form
 from store.models import Ticket
 
 PURPOSE_OF_PATH = {path: purpose for purpose, path in ACTION_PATHS.items()}
@@ -135,14 +135,10 @@ def routes(web: Web) -> list[Route]:
         claim = web.claim(request.path_params["token"], purpose)
         if isinstance(claim, Response):
             return claim
-        form: dict[str, str] = {}
         if request.method == "POST":
-            try:
-                form = await read_form(request)
-            except FormTooLarge:
-                return too_large(web)
-            if not web.csrf.check(request, form):
-                return web.forbidden_form(request.url.path)
+            form = await checked_form(web, request)
+            if isinstance(form, Response):
+                return form
         ticket_page = web.sign_ticket_page(claim.subject_id, claim)
         try:
             if request.method == "POST":

@@ -225,3 +225,14 @@ def too_large(web: Web) -> Response:
     return web.problem(413, "Too long",
                        "That text is too long for the page. Send it by replying to the mail "
                        "instead; long messages and attachments are welcome there.")
+
+
+async def checked_form(web: Web, request: Request) -> dict[str, str] | Response:
+    """A posted form whose CSRF token checks out, or the page that says why not."""
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return too_large(web)
+    if not web.csrf.check(request, form):
+        return web.forbidden_form(request.url.path)
+    return form

@@ -21,7 +21,7 @@ from gateway.domain.tokens import Claim
 from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
-from gateway.web.pages import FormTooLarge, Web, read_form, too_large
+from gateway.web.pages import Web, checked_form
 from store.models import Order, OutboxMail
 
 RESEND_PAUSE = timedelta(minutes=10)  # one receipt mail per order in this time, at most
@@ -119,25 +119,27 @@ def routes(web: Web) -> list[Route]:
     def claim_of(request: Request) -> Claim | Response:
         return web.claim(request.path_params["token"], "receipt")
 
-    async def show(request: Request) -> Response:
+    async def loaded(request: Request) -> dict[str, Any] | Response:
+        """The order's page values, or the page that says why there are none."""
         claim = claim_of(request)
         if isinstance(claim, Response):
             return claim
         try:
-            context = await web.run(load, web.runtime, claim)
+            return await web.run(load, web.runtime, claim)
         except NotFound as exc:
             return web.problem(404, "No such order", exc.message)
+
+    async def show(request: Request) -> Response:
+        context = await loaded(request)
+        if isinstance(context, Response):
+            return context
         done = _DONE.get(request.query_params.get("done", ""))
         return web.page(request, "receipt.html.j2", {**context, "done": done})
 
     async def printable(request: Request) -> Response:
-        claim = claim_of(request)
-        if isinstance(claim, Response):
-            return claim
-        try:
-            context = await web.run(load, web.runtime, claim)
-        except NotFound as exc:
-            return web.problem(404, "No such order", exc.message)
+        context = await loaded(request)
+        if isinstance(context, Response):
+            return context
         page = request.url.path.rsplit("/", 1)[-1]
         template = "invoice.html.j2" if page == "invoice" else "download.html.j2"
         receipt_page = "/r/" + str(request.path_params["token"])
@@ -148,12 +150,9 @@ def routes(web: Web) -> list[Route]:
         claim = claim_of(request)
         if isinstance(claim, Response):
             return claim
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return too_large(web)
-        if not web.csrf.check(request, form):
-            return web.forbidden_form(path)
+        form = await checked_form(web, request)
+        if isinstance(form, Response):
+            return form
         action = form.get("action", "")
         try:
             if action == "resend":

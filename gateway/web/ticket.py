@@ -18,7 +18,7 @@ from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
-from gateway.web.pages import FormTooLarge, Web, read_form, too_large
+from gateway.web.pages import Web, checked_form
 from store.models import Ticket
 
 KIND_FORM = "kind"  # the one form behind `Change Refund Type`
@@ -165,12 +165,9 @@ def routes(web: Web) -> list[Route]:
         claim = web.claim(request.path_params["token"], "ticket")
         if isinstance(claim, Response):
             return claim
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return too_large(web)
-        if not web.csrf.check(request, form):
-            return web.forbidden_form(path)
+        form = await checked_form(web, request)
+        if isinstance(form, Response):
+            return form
         try:
             landed = await web.run(apply, web.runtime, claim, form)
         except NotFound as exc:
