@@ -216,7 +216,11 @@ class OutboxMail(Base):
     """A mail to send, written in the transaction of the change that causes it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        # the cap, the digests and the threading headers look up one recipient on one ticket
+        Index("ix_outbox_ticket_recipient", "ticket_id", "recipient"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
