@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,19 +75,3 @@ def migrate(engine: Engine) -> str:
     with engine.connect() as conn:
         row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
     return str(row[0]) if row else ""
-
-
-def schema_ready(engine: Engine) -> bool:
-    return inspect(engine).has_table("tickets")
-
-
-@contextmanager
-def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
-    with sessions.begin() as session:
-        yield session
-
-
-def default_sqlite_url(workdir: str | None = None) -> str:
-    base = Path(workdir or os.getcwd())
-    return f"sqlite:///{base / 'var' / 'ticketgw.db'}"

@@ -12,7 +12,6 @@ from gateway.domain.errors import UserError
 from gateway.domain.facts import (
     Action,
     CloseReason,
-    DeadlineRule,
     RefundKind,
     Role,
     Status,
@@ -209,7 +208,7 @@ def _returned(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Acto
               value: object) -> None:
     order = ticket.order
     order.return_acknowledged_at = ctx.now
-    set_deadline(ticket, rules.Deadline(DeadlineRule.RETURNED, ctx.now, ctx.now))
+    set_deadline(ticket, rules.returned_deadline(ctx.now))
     journal.record(session, ctx, actor, "returned", ticket=ticket, new=ctx.now.isoformat())
 
 
