@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from types import ModuleType
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import UserError
@@ -127,14 +127,17 @@ def is_verified(auth_results: Iterable[str], trusted: str, sender: str) -> bool:
     return False
 
 
+# columns only: loading the Ticket entity would pull its order, vendor and product; built
+# once, as intake runs it for every reply
+_TICKET_REF = (
+    select(Ticket.number, Ticket.status, Order.customer_email, Vendor.account_email,
+           Vendor.cs_email)
+    .join(Order, Order.id == Ticket.order_id).join(Vendor, Vendor.id == Order.vendor_id)
+    .where(Ticket.number == bindparam("number")))
+
+
 def _ticket_ref(session: Session, number: int) -> TicketRef | None:
-    # columns only: loading the Ticket entity would pull its whole history (selectin)
-    row = session.execute(
-        select(Ticket.number, Ticket.status, Order.customer_email, Vendor.account_email,
-               Vendor.cs_email)
-        .join(Order, Order.id == Ticket.order_id).join(Vendor, Vendor.id == Order.vendor_id)
-        .where(Ticket.number == number)
-    ).first()
+    row = session.execute(_TICKET_REF, {"number": number}).first()
     if row is None:
         return None
     vendor = frozenset(a.lower() for a in (row.account_email, row.cs_email) if a)

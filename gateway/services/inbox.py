@@ -3,16 +3,18 @@ mail that failed, once-a-day notices, per-sender rate limits and bouncing addres
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import bindparam, case, inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.domain.clock import format_instant
 from store.db import is_postgres
 from store.models import AddressState, InboundMail, Ticket
+from store.types import UTCDateTime
 
 APPLIED, IGNORED, REJECTED, FAILED = "applied", "ignored", "rejected", "failed"
 # Mail in these states was fully processed: the same mail again changes nothing.
@@ -25,48 +27,70 @@ def _text(value: str) -> str:
     return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
+# Built once: intake runs these for every mail, and building a statement costs more than
+# running it (SQLAlchemy then finds the compiled form in its cache).
+_SAME_MESSAGE = (
+    select(InboundMail.id)
+    .where(InboundMail.state.in_(_DONE), InboundMail.message_id == bindparam("message_id"),
+           InboundMail.sender == bindparam("sender"), InboundMail.id != bindparam("exclude"))
+    .order_by(InboundMail.id).limit(1))
+_SAME_BYTES = (
+    select(InboundMail.id)
+    .where(InboundMail.state.in_(_DONE), InboundMail.sha256 == bindparam("sha256"),
+           InboundMail.message_id.is_(None), InboundMail.id != bindparam("exclude"))
+    .order_by(InboundMail.id).limit(1))
+
+
 def find_duplicate(session: Session, *, message_id: str | None, sender: str, sha256: str,
                    exclude_id: int | None = None) -> int | None:
     """An earlier, processed mail with the same identity: Message-ID and sender, or the
     same bytes when there is no Message-ID."""
-    query = select(InboundMail.id).where(InboundMail.state.in_(_DONE))
+    exclude = -1 if exclude_id is None else exclude_id  # ids are positive
     if message_id:
-        query = query.where(InboundMail.message_id == message_id[:998],
-                            InboundMail.sender == sender[:320])
-    else:
-        query = query.where(InboundMail.sha256 == sha256, InboundMail.message_id.is_(None))
-    if exclude_id is not None:
-        query = query.where(InboundMail.id != exclude_id)
-    return session.execute(query.order_by(InboundMail.id).limit(1)).scalar_one_or_none()
+        params: dict[str, object] = {"message_id": message_id[:998], "sender": sender[:320],
+                                     "exclude": exclude}
+        return session.execute(_SAME_MESSAGE, params).scalar_one_or_none()
+    return session.execute(_SAME_BYTES, {"sha256": sha256, "exclude": exclude}
+                           ).scalar_one_or_none()
 
 
 def start(session: Session, *, raw: bytes, sha256: str, message_id: str | None, sender: str,
           envelope_from: str | None, recipient: str, channel: str, at: datetime,
           existing_id: int | None = None) -> InboundMail:
-    """The mail's row, written first so messages can point at it; its decision comes later."""
+    """The mail's row; its decision comes later. A new row is not added to the session yet:
+    the messages the mail makes point at it, and one flush at the end writes them all (a
+    reply costs one flush, not two); `finish` adds it when nothing did."""
     if existing_id is not None:
         row = session.get(InboundMail, existing_id)
         if row is not None:
             row.attempts = (row.attempts or 0) + 1
             return row
-    row = InboundMail(
+    return InboundMail(
         message_id=_text(message_id)[:998] if message_id else None, sender=_text(sender)[:320],
         envelope_from=_text(envelope_from)[:320] if envelope_from is not None else None,
         recipient=_text(recipient)[:320], channel=channel, received_at=at, sha256=sha256, raw=raw,
         state=FAILED, decision="processing", reason="", attempts=1,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
-def finish(row: InboundMail, state: str, decision: str, reason: str,
-           ticket_id: int | None = None, error: str | None = None) -> None:
+def finish(session: Session, row: InboundMail, state: str, decision: str, reason: str,
+           ticket_id: int | None = None, error: str | None = None) -> InboundMail:
+    """Record the decision; returns the row as the session keeps it."""
+    if inspect(row).session is not session:
+        if row.id is not None:
+            # written, then rolled back with a refused change's savepoint: that id is gone
+            row = InboundMail(**{column: getattr(row, column) for column in _COPIED})
+        session.add(row)
     row.state = state
     row.decision = decision[:40]
     row.reason = reason
     row.ticket_id = ticket_id
     row.error = error
+    return row
+
+
+_COPIED = ("message_id", "sender", "envelope_from", "recipient", "channel", "received_at",
+           "sha256", "raw", "attempts")
 
 
 def why(session: Session, message_id: str) -> list[dict[str, Any]]:
@@ -111,25 +135,33 @@ def _address_row(session: Session, address: str, *, lock: bool = True) -> Addres
     return session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
+@functools.cache
+def _count_statement(postgres: bool) -> Any:
+    """One upsert that counts a mail and also takes the row's lock on PostgreSQL, and leaves
+    nothing for the session to flush. The stored start has whole seconds, so comparing it
+    with the bound `now - window` (also cut to seconds) is the same test as
+    `now - start >= window`."""
+    table = AddressState.__table__.c
+    now = bindparam("now", type_=UTCDateTime())
+    restart = or_(table.rate_window_start.is_(None),
+                  table.rate_window_start <= bindparam("bound", type_=UTCDateTime()))
+    insert = postgresql.insert if postgres else sqlite.insert
+    return (
+        insert(AddressState).values(address=bindparam("address"), rate_window_start=now,
+                                    rate_count=1)
+        .on_conflict_do_update(index_elements=[table.address], set_={
+            "rate_window_start": case((restart, now), else_=table.rate_window_start),
+            "rate_count": case((restart, 1), else_=table.rate_count + 1)})
+        .returning(table.rate_count))
+
+
 def count_mail(session: Session, address: str, now: datetime, limit: int,
                window: timedelta) -> bool:
     """Count one mail from `address` in a fixed window; True when it is over the limit."""
     if not address:
         return False
-    # one upsert that also takes the row's lock on PostgreSQL, and leaves nothing for the
-    # session to flush; the stored start has whole seconds, so comparing it with the bound
-    # `now - window` (also cut to seconds) is the same test as `now - start >= window`
-    table = AddressState.__table__.c
-    restart = or_(table.rate_window_start.is_(None), table.rate_window_start <= now - window)
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    count = session.execute(
-        insert(AddressState).values(address=address.lower()[:320], rate_window_start=now,
-                                    rate_count=1)
-        .on_conflict_do_update(index_elements=[table.address], set_={
-            "rate_window_start": case((restart, now), else_=table.rate_window_start),
-            "rate_count": case((restart, 1), else_=table.rate_count + 1)})
-        .returning(table.rate_count)
-    ).scalar_one()
+    count = session.execute(_count_statement(is_postgres(session)), {
+        "address": address.lower()[:320], "now": now, "bound": now - window}).scalar_one()
     return int(count) > limit
 
 
