@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Conflict, Reject, UserError
@@ -17,7 +16,7 @@ from inbound.commands import Commands, describe_unknown, parse_commands
 from inbound.parse import ParsedMail
 from inbound.replies import extract_reply
 from inbound.rules.base import Kind, MailContext, Verdict
-from store.models import Attachment, InboundMail, Message, Ticket
+from store.models import InboundMail, Ticket
 
 REFUSED_BY_SUBJECT = (
     "Your message was added to the ticket, but its commands were not carried out: commands by "
@@ -118,7 +117,8 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
 def _run(session: Session, sctx: ServiceContext, number: int, parsed: Commands, actor: Actor,
          mail: ParsedMail, row: InboundMail) -> Ticket:
     """The comment, then each command in order; the comment rides on the first action."""
-    extra = dict(message_id=mail.message_id, original=mail.text, inbound_id=row.id)
+    extra = dict(message_id=mail.message_id, original=mail.text, inbound=row,
+                 attachments=attachments(mail))
     if not parsed.commands:
         ticket = tickets.act(session, sctx, number, Action.REPLY, actor, comment=parsed.text,
                              **extra)  # type: ignore[arg-type]
@@ -130,7 +130,6 @@ def _run(session: Session, sctx: ServiceContext, number: int, parsed: Commands, 
                                  comment=comment, value=command.value,
                                  **(extra if comment else {}))  # type: ignore[arg-type]
             comment = None
-    _attach(session, row.id, mail)
     return ticket
 
 
@@ -157,8 +156,7 @@ def _open(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Parsed
             ticket = tickets.open_ticket(
                 session, sctx, verdict.receipt, ticket_type, _actor(ctx, verdict), comment=body,
                 awaiting_confirmation=awaiting, message_id=mail.message_id, original=mail.text,
-                inbound_id=row.id)
-            _attach(session, row.id, mail)
+                inbound=row, attachments=attachments(mail))
     except UserError as exc:
         raise Reject(exc.message, smtp_code="550 5.7.0", code=exc.code) from None
     if awaiting:
@@ -188,19 +186,8 @@ def _notice(session: Session, sctx: ServiceContext, runtime: Runtime, number: in
                    payload={"refused": text}, recipient=address)
 
 
-def _attach(session: Session, inbound_id: int, mail: ParsedMail) -> None:
-    """The mail's attachments go on the message it made (oversized ones listed, not kept)."""
-    if not mail.attachments:
-        return
-    message = session.execute(
-        select(Message).where(Message.inbound_id == inbound_id).order_by(Message.id).limit(1)
-    ).scalar_one_or_none()
-    if message is None or message.attachments:
-        return
-    for part in mail.attachments:
-        attachment = Attachment(
-            message_id=message.id, filename=part.filename[:255] or "attachment",
-            stored_name=secrets.token_hex(16), content_type=part.content_type[:255],
-            size=part.size, data=part.data)
-        session.add(attachment)
-        message.attachments.append(attachment)
+def attachments(mail: ParsedMail) -> list[tuple[str, str, int, bytes | None, str]]:
+    """The mail's attachments as the message it makes keeps them (oversized ones listed by
+    name and size, without their data), each under a generated name."""
+    return [(part.filename[:255] or "attachment", part.content_type[:255], part.size,
+             part.data, secrets.token_hex(16)) for part in mail.attachments]

@@ -100,13 +100,13 @@ def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: s
              recipient: str, channel: str, rate: tuple[int, int],
              replay_of: int | None) -> tuple[Outcome, str, str]:
     with runtime.sessions.begin() as session:
+        ctx = pipeline.gather(session, runtime, mail, raw, recipient=recipient,
+                              envelope_from=envelope_from, exclude_id=replay_of, rate=rate)
+        rule, verdict = pipeline.decide(mail, ctx)
         row = inbox.start(session, raw=raw, sha256=mail.sha256, message_id=mail.message_id,
                           sender=mail.from_addr, envelope_from=envelope_from,
                           recipient=recipient, channel=channel, at=runtime.clock.now(),
                           existing_id=replay_of)
-        ctx = pipeline.gather(session, runtime, mail, raw, recipient=recipient,
-                              envelope_from=envelope_from, exclude_id=row.id, rate=rate)
-        rule, verdict = pipeline.decide(mail, ctx)
         try:
             # apply() leaves nothing behind when it raises Reject (its own savepoints)
             result = apply(session, runtime, mail, ctx, verdict, row)
@@ -116,12 +116,12 @@ def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: s
                             f"{exc.smtp_code} {exc.message}")
         state = inbox.IGNORED if result.state == "duplicate" else result.state
         ticket = result.ticket
-        inbox.finish(row, state, result.decision, result.reason,
-                     ticket.id if ticket is not None else None)
+        row = inbox.finish(session, row, state, result.decision, result.reason,
+                           ticket.id if ticket is not None else None)
         number = ticket.number if ticket is not None else verdict.ticket_number
-        inbound_id = row.id
+    # the row's id is known once the commit's flush wrote it
     return Outcome(result.state, _reply_text(result.reply), result.reason, number,
-                   inbound_id), rule, result.decision
+                   row.id), rule, result.decision
 
 
 def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from: str | None,
@@ -141,8 +141,9 @@ def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from
                     recipient=recipient, channel=channel, at=runtime.clock.now())
             else:
                 row.attempts = (row.attempts or 0) + 1
-            inbox.finish(row, inbox.FAILED, "failed", "internal error; kept for replay",
-                         error=detail)
+            row = inbox.finish(session, row, inbox.FAILED, "failed",
+                               "internal error; kept for replay", error=detail)
+            session.flush()
             inbound_id: int | None = row.id
     except Exception:  # noqa: BLE001 - the database is down: the spool directory keeps it
         log.exception("database unavailable; mail spooled to disk")

@@ -180,6 +180,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    # the mail it came in, set when both are new: one flush writes the mail, then this
+    inbound: Mapped[InboundMail | None] = relationship(lazy="raise")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", lazy="selectin")
 
 
@@ -229,6 +231,9 @@ class OutboxMail(Base):
     event_row: Mapped[Event | None] = relationship(lazy="raise")
     # the history as of the change: messages with id <= this are shown
     upto_message_id: Mapped[int | None] = mapped_column(Integer)
+    # set through it when the message is new in the same change: one flush writes both
+    upto_message: Mapped[Message | None] = relationship(
+        primaryjoin="foreign(OutboxMail.upto_message_id) == Message.id", lazy="raise")
     event: Mapped[str] = mapped_column(String(32))
     notice_kind: Mapped[str | None] = mapped_column(String(32))
     party: Mapped[str] = mapped_column(String(8))  # customer | vendor | staff

@@ -62,15 +62,19 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
            event: Event | None = None, notice_kind: str | None = None,
            payload: dict[str, Any] | None = None, recipient: str | None = None) -> list[OutboxMail]:
     """Outbox rows, one a recipient; the worker renders them from the history as of now."""
-    fresh = [obj for obj in session.new if isinstance(obj, Message)]
-    if fresh:
-        session.flush()  # new messages need their ids: the mail shows history up to them
-    # ids only grow, so a message of this ticket written in this change is its newest
-    mine = [m.id for m in fresh if m.ticket is ticket or m.ticket_id == ticket.id]
-    if mine:
-        upto: int | None = max(mine)
+    # the newest message of this ticket written in this change, when there is one: the mail
+    # shows history up to it (set through the relationship, one flush writes both)
+    fresh = [m for m in session.new
+             if isinstance(m, Message) and (m.ticket is ticket or m.ticket_id == ticket.id)]
+    upto: int | None = None
+    newest: Message | None = None
+    if len(fresh) == 1:
+        newest = fresh[0]
+    elif fresh:  # several: ids tell which is newest
+        session.flush()
+        upto = max(m.id for m in fresh)
     elif "messages" in inspect(ticket).dict:
-        upto = max((m.id for m in ticket.messages), default=None)
+        upto = max((m.id for m in ticket.messages if m.id is not None), default=None)
     else:  # the same number without loading the ticket's whole history
         upto = session.execute(
             select(func.max(Message.id)).where(Message.ticket_id == ticket.id)).scalar()
@@ -93,6 +97,8 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
             created_at=ctx.recorded_at,
             next_attempt_at=ctx.recorded_at,
         )
+        if newest is not None:  # (set to None, the relationship would clear the id)
+            row.upto_message = newest
         session.add(row)
         rows.append(row)
     return rows
