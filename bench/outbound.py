@@ -230,15 +230,21 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--only", choices=("a", "b", "c"), action="append",
+                        help="run only this part (repeatable)")
     args = parser.parse_args()
+    parts = set(args.only or ("a", "b", "c"))
     total, open_count = (1_000_000, 200_000) if args.full else (200_000, 40_000)
     import logging
 
     logging.disable(logging.WARNING)
     with TemporaryDirectory(prefix="ticketgw-bench-") as tmp:
-        bench_render(Path(tmp), args.rounds)
-        bench_delivery(Path(tmp), args.mails)
-        bench_deadlines(Path(tmp), total, open_count, args.due)
+        if "a" in parts:
+            bench_render(Path(tmp), args.rounds)
+        if "b" in parts:
+            bench_delivery(Path(tmp), args.mails)
+        if "c" in parts:
+            bench_deadlines(Path(tmp), total, open_count, args.due)
 
 
 if __name__ == "__main__":
