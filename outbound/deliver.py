@@ -14,17 +14,18 @@ import mailbox
 import smtplib
 import ssl
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from gateway.domain.settings import Settings
 from gateway.services.runtime import Runtime
-from outbound.compose import Composer
+from outbound.compose import Composer, EarlierMail, mail_to_recipient
 from store.models import AddressState, OutboxMail
 
 log = logging.getLogger("ticketgw.outbound")
@@ -167,10 +168,42 @@ class RetryPolicy:
         return min(delay, self.max_delay)
 
 
+# Core tables: a mail's own row is read and written by statements, not loaded as an object.
+_OUTBOX = cast(Table, OutboxMail.__table__)
+_ADDRESSES = cast(Table, AddressState.__table__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The columns of a claimed row that rendering and sending read (`OutboxFields`)."""
+
+    id: int
+    ticket_id: int | None
+    order_id: int | None
+    upto_message_id: int | None
+    event: str
+    notice_kind: str | None
+    party: str
+    recipient: str
+    locale: str
+    payload: dict[str, Any] | None
+    message_id: str | None
+    raw: bytes | None
+
+    @property
+    def merged(self) -> list[int]:
+        """The held rows this one carries as a digest."""
+        return list((self.payload or {}).get("digest_of") or [])
+
+
+_CLAIMED = tuple(_OUTBOX.c[f.name] for f in fields(Claimed))
+
+
 @dataclass(frozen=True)
 class Prepared:
-    recipient: str
+    row: Claimed
     raw: bytes
+    message_id: str | None
 
 
 class Deliverer:
@@ -190,88 +223,80 @@ class Deliverer:
         """Deliver one row; returns sent, retry, failed, deferred or skipped (not ours now)."""
         now = self.runtime.clock.now()
         with self.sessions.begin() as session:
-            if not _claim(session, outbox_id, now, lease):
+            row = _claim(session, outbox_id, now, lease)
+            if row is None:
                 return "skipped"
-            row = session.get(OutboxMail, outbox_id, populate_existing=True)
-            assert row is not None
             prepared = self._prepare(session, row, now)
             if isinstance(prepared, str):
                 return prepared
         try:
-            self.transport.send(self.sender, prepared.recipient, prepared.raw)
+            self.transport.send(self.sender, row.recipient, prepared.raw)
         except PermanentFailure as exc:
             return self._failed(outbox_id, str(exc))
         except TemporaryFailure as exc:
             return self._temporary(outbox_id, str(exc))
-        return self._sent(outbox_id)
+        return self._sent(prepared)
 
-    def _prepare(self, session: Session, row: OutboxMail, now: datetime) -> Prepared | str:
+    def _prepare(self, session: Session, row: Claimed, now: datetime) -> Prepared | str:
         suppressed = _suppressed_since(session, row.recipient)
         if suppressed is not None:
-            row.state, row.next_attempt_at = "failed", None
-            row.last_error = (f"not mailed: {row.recipient} is suppressed since "
-                              f"{suppressed:%Y-%m-%d %H:%M:%S}Z after a hard bounce")
-            _fail_merged(session, row)
+            _give_up(session, row.id, row.merged,
+                     f"not mailed: {row.recipient} is suppressed since "
+                     f"{suppressed:%Y-%m-%d %H:%M:%S}Z after a hard bounce")
             log.warning("outbox suppressed", extra={"outbox_id": row.id})
             return "failed"
-        if row.raw is None:
-            release_at = self._cap_release(session, row, now)
-            if release_at is not None:
-                row.state, row.next_attempt_at = "deferred", release_at
-                log.info("outbox deferred by cap", extra={"outbox_id": row.id})
-                return "deferred"
-            try:
-                composed = self.composer.compose(session, row, now)
-            except Exception as exc:  # a template or data fault parks this mail, not the others
-                row.state, row.next_attempt_at = "failed", None
-                row.last_error = f"rendering failed: {type(exc).__name__}: {exc}"[:2000]
-                _fail_merged(session, row)
-                log.exception("outbox rendering failed", extra={"outbox_id": row.id})
-                return "failed"
-            row.raw, row.message_id = composed.raw, composed.message_id
-        return Prepared(row.recipient, row.raw)
+        if row.raw is not None:
+            return Prepared(row, row.raw, row.message_id)  # a retry resends the stored bytes
+        earlier = mail_to_recipient(session, row)
+        release_at = self._cap_release(row, earlier, now)
+        if release_at is not None:
+            _set(session, row.id, state="deferred", next_attempt_at=release_at)
+            log.info("outbox deferred by cap", extra={"outbox_id": row.id})
+            return "deferred"
+        try:
+            composed = self.composer.compose(session, row, now, earlier=earlier)
+        except Exception as exc:  # a template or data fault parks this mail, not the others
+            _give_up(session, row.id, row.merged,
+                     f"rendering failed: {type(exc).__name__}: {exc}")
+            log.exception("outbox rendering failed", extra={"outbox_id": row.id})
+            return "failed"
+        _set(session, row.id, raw=composed.raw, message_id=composed.message_id)
+        return Prepared(row, composed.raw, composed.message_id)
 
-    def _cap_release(self, session: Session, row: OutboxMail, now: datetime) -> datetime | None:
-        """When a row over the notification cap may go (as a digest), or None to send now."""
+    def _cap_release(self, row: Claimed, earlier: Sequence[EarlierMail], now: datetime
+                     ) -> datetime | None:
+        """When a row over the notification cap may go (as a digest), or None to send now.
+
+        `earlier` is the recipient's other mail on the ticket: a digest already waiting is
+        joined (mail stays in order); otherwise the mails sent within the window count, the
+        rows of one digest as one mail.
+        """
         if row.ticket_id is None or (row.payload or {}).get("digest_of") is not None:
             return None
-        same = (OutboxMail.recipient == row.recipient, OutboxMail.ticket_id == row.ticket_id)
-        held: datetime | None = session.execute(
-            select(func.min(OutboxMail.next_attempt_at)).where(
-                *same, OutboxMail.state == "deferred", OutboxMail.next_attempt_at.is_not(None))
-        ).scalar_one_or_none()
-        if held is not None:
-            return held  # join the digest already waiting: mail stays in order
+        held = [m.next_attempt_at for m in earlier
+                if m.state == "deferred" and m.next_attempt_at is not None]
+        if held:
+            return min(held)
         count, seconds = self.settings.notify_cap
         window = timedelta(seconds=seconds)
-        sent = session.execute(
-            select(OutboxMail.message_id, func.min(OutboxMail.sent_at))
-            .where(*same, OutboxMail.state == "sent", OutboxMail.sent_at > now - window)
-            .group_by(OutboxMail.message_id)
-        ).all()
-        if len(sent) < count:
+        recent = [m for m in earlier
+                  if m.state == "sent" and m.sent_at is not None and m.sent_at > now - window]
+        if len({m.message_id for m in recent}) < count:
             return None
-        oldest = min(at for _, at in sent if at is not None)
-        return oldest + window
+        return min(m.sent_at for m in recent if m.sent_at is not None) + window
 
-    def _sent(self, outbox_id: int) -> str:
+    def _sent(self, prepared: Prepared) -> str:
         now = self.runtime.clock.now()
+        row = prepared.row
         with self.sessions.begin() as session:
-            # columns, not the row: the stored bytes need not come back from the database
-            payload, message_id = session.execute(
-                update(OutboxMail).where(OutboxMail.id == outbox_id)
-                .values(state="sent", sent_at=now, next_attempt_at=None, last_error=None,
-                        attempts=OutboxMail.attempts + 1)
-                .returning(OutboxMail.payload, OutboxMail.message_id)
-                .execution_options(synchronize_session=False)).one()
-            merged = (payload or {}).get("digest_of") or []
-            if merged:
+            _set(session, row.id, state="sent", sent_at=now, next_attempt_at=None,
+                 last_error=None, attempts=_OUTBOX.c.attempts + 1)
+            if row.merged:
                 session.execute(
-                    update(OutboxMail).where(OutboxMail.id.in_(merged))
-                    .values(state="sent", sent_at=now, message_id=message_id,
-                            next_attempt_at=None)
-                    .execution_options(synchronize_session=False))
-        log.info("outbox sent", extra={"outbox_id": outbox_id})
+                    update(_OUTBOX).where(_OUTBOX.c.id.in_(row.merged))
+                    .values(state="sent", sent_at=now, message_id=prepared.message_id,
+                            next_attempt_at=None))
+        log.info("outbox sent", extra={"outbox_id": row.id})
         return "sent"
 
     def _temporary(self, outbox_id: int, error: str) -> str:
@@ -283,7 +308,7 @@ class Deliverer:
             row.last_error = error[:2000]
             if row.attempts >= self.retry.max_attempts:
                 row.state, row.next_attempt_at = "failed", None
-                _fail_merged(session, row)
+                _fail_merged(session, row.id, row.payload, row.last_error)
                 log.error("outbox gave up", extra={"outbox_id": outbox_id, "error": error})
                 return "failed"
             row.next_attempt_at = now + self.retry.delay(row.attempts)
@@ -296,42 +321,56 @@ class Deliverer:
             assert row is not None
             row.attempts += 1
             row.state, row.next_attempt_at, row.last_error = "failed", None, error[:2000]
-            _fail_merged(session, row)
+            _fail_merged(session, row.id, row.payload, row.last_error)
         log.error("outbox refused", extra={"outbox_id": outbox_id, "error": error})
         return "failed"
 
 
-def _fail_merged(session: Session, row: OutboxMail) -> None:
+def _set(session: Session, outbox_id: int, **values: Any) -> None:
+    session.execute(update(_OUTBOX).where(_OUTBOX.c.id == outbox_id).values(**values))
+
+
+def _give_up(session: Session, outbox_id: int, merged: Sequence[int], error: str) -> None:
+    """Park a row as failed without sending it, and the mail its digest carries with it."""
+    _set(session, outbox_id, state="failed", next_attempt_at=None, last_error=error[:2000])
+    _fail_merged(session, outbox_id, {"digest_of": merged}, error[:2000])
+
+
+def _fail_merged(session: Session, outbox_id: int, payload: dict[str, Any] | None,
+                 error: str) -> None:
     """A digest that fails takes the mail it carries with it: failed, and visible as such."""
-    merged = (row.payload or {}).get("digest_of") or []
+    merged = (payload or {}).get("digest_of") or []
     if merged:
         session.execute(
-            update(OutboxMail).where(OutboxMail.id.in_(merged), OutboxMail.state == "deferred")
+            update(_OUTBOX).where(_OUTBOX.c.id.in_(merged), _OUTBOX.c.state == "deferred")
             .values(state="failed", next_attempt_at=None,
-                    last_error=f"held for the digest outbox {row.id}: {row.last_error}"[:2000])
-            .execution_options(synchronize_session=False))
+                    last_error=f"held for the digest outbox {outbox_id}: {error}"[:2000]))
 
 
-def _claim(session: Session, outbox_id: int, now: datetime, lease: datetime | None) -> bool:
-    """Take the row for this worker, or report that it is not ours to send now."""
-    due = OutboxMail.next_attempt_at <= now
+def _claim(session: Session, outbox_id: int, now: datetime, lease: datetime | None
+           ) -> Claimed | None:
+    """Take the row for this worker and read it, or None when it is not ours to send now."""
+    due = _OUTBOX.c.next_attempt_at <= now
     if lease is not None:
-        due = due | (OutboxMail.next_attempt_at == lease)
+        due = due | (_OUTBOX.c.next_attempt_at == lease)
     until = max(now, lease or now) + SEND_LEASE
-    result = session.execute(
-        update(OutboxMail)
-        .where(OutboxMail.id == outbox_id, OutboxMail.state == "pending", due)
+    found = session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id == outbox_id, _OUTBOX.c.state == "pending", due)
         .values(next_attempt_at=until)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        .returning(*_CLAIMED)
+    ).first()
+    return Claimed(*tuple(found)) if found is not None else None
 
 
 def _suppressed_since(session: Session, address: str) -> datetime | None:
-    state = session.get(AddressState, address.strip().lower())
-    if state is None and address != address.strip().lower():
-        state = session.get(AddressState, address)
-    return state.suppressed_since if state is not None else None
+    """When a hard bounce suppressed `address` (looked up as stored: trimmed, lower case)."""
+    key = address.strip().lower()
+    found: dict[str, datetime | None] = {
+        a: at for a, at in session.execute(
+            select(_ADDRESSES.c.address, _ADDRESSES.c.suppressed_since)
+            .where(_ADDRESSES.c.address.in_({key, address})))}
+    return found[key] if key in found else found.get(address)
 
 
 def retry_failed(runtime: Runtime) -> int:
