@@ -13,8 +13,11 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject
 from gateway.domain.tokens import redact
@@ -96,32 +99,89 @@ def storable(mail: ParsedMail) -> ParsedMail:
                      for a in mail.attachments])
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One mail as a listener hands it to intake."""
+
+    raw: bytes
+    envelope_from: str | None
+    recipient: str
+    channel: str = "smtp"
+    rate: tuple[int, int] | None = None
+
+
+def receive_many(runtime: Runtime, mails: Sequence[Incoming]) -> list[Outcome]:
+    """Several mails in one transaction, in order (group commit): each is decided and applied
+    exactly as if it came alone after the ones before it, and one commit keeps them all
+    before any is answered. When anything fails, each runs again alone, so the good ones
+    are kept and only the bad one is parked. Never raises."""
+    if len(mails) == 1:
+        one = mails[0]
+        return [receive(runtime, one.raw, envelope_from=one.envelope_from,
+                        recipient=one.recipient, channel=one.channel, rate=one.rate)]
+    started = time.perf_counter()
+    try:
+        parsed = [storable(parse_mail(m.raw,
+                                      max_attachment_bytes=runtime.settings.max_attachment_bytes))
+                  for m in mails]
+        with runtime.sessions.begin() as session:
+            taken = [_take(session, runtime, m.raw, mail, envelope_from=m.envelope_from,
+                           recipient=m.recipient, channel=m.channel,
+                           rate=m.rate or RATE_LIMIT, replay_of=None)
+                     for m, mail in zip(mails, parsed, strict=True)]
+    except Exception:  # noqa: BLE001 - find the one that fails: each alone
+        log.warning("a batch of %d mails failed; taking each alone", len(mails), exc_info=True)
+        return [receive(runtime, m.raw, envelope_from=m.envelope_from, recipient=m.recipient,
+                        channel=m.channel, rate=m.rate) for m in mails]
+    seconds = time.perf_counter() - started
+    outcomes = []
+    for m, mail, (outcome, rule, decision) in zip(mails, parsed, taken, strict=True):
+        done = outcome()
+        _log(done, mail, m.recipient, rule, decision, seconds)
+        outcomes.append(done)
+    return outcomes
+
+
 def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: str | None,
              recipient: str, channel: str, rate: tuple[int, int],
              replay_of: int | None) -> tuple[Outcome, str, str]:
     with runtime.sessions.begin() as session:
-        ctx = pipeline.gather(session, runtime, mail, raw, recipient=recipient,
-                              envelope_from=envelope_from, exclude_id=replay_of, rate=rate)
-        rule, verdict = pipeline.decide(mail, ctx)
-        row = inbox.start(session, raw=raw, sha256=mail.sha256, message_id=mail.message_id,
-                          sender=mail.from_addr, envelope_from=envelope_from,
-                          recipient=recipient, channel=channel, at=runtime.clock.now(),
-                          existing_id=replay_of)
-        try:
-            # apply() leaves nothing behind when it raises Reject (its own savepoints)
-            result = apply(session, runtime, mail, ctx, verdict, row)
-        except Reject as exc:
-            # what the mail asked was refused: nothing of it stays, the refusal does
-            result = Result(inbox.REJECTED, f"rejected_{exc.code}"[:40], exc.message,
-                            f"{exc.smtp_code} {exc.message}")
-        state = inbox.IGNORED if result.state == "duplicate" else result.state
-        ticket = result.ticket
-        row = inbox.finish(session, row, state, result.decision, result.reason,
-                           ticket.id if ticket is not None else None)
-        number = ticket.number if ticket is not None else verdict.ticket_number
-    # the row's id is known once the commit's flush wrote it
-    return Outcome(result.state, _reply_text(result.reply), result.reason, number,
-                   row.id), rule, result.decision
+        outcome, rule, decision = _take(session, runtime, raw, mail, envelope_from=envelope_from,
+                                        recipient=recipient, channel=channel, rate=rate,
+                                        replay_of=replay_of)
+    return outcome(), rule, decision
+
+
+def _take(session: Session, runtime: Runtime, raw: bytes, mail: ParsedMail, *,
+          envelope_from: str | None, recipient: str, channel: str, rate: tuple[int, int],
+          replay_of: int | None) -> tuple[Callable[[], Outcome], str, str]:
+    """Decide and apply one mail in the caller's transaction; its Outcome is read after the
+    commit (the row's id is known once the commit's flush wrote it)."""
+    ctx = pipeline.gather(session, runtime, mail, raw, recipient=recipient,
+                          envelope_from=envelope_from, exclude_id=replay_of, rate=rate)
+    rule, verdict = pipeline.decide(mail, ctx)
+    row = inbox.start(session, raw=raw, sha256=mail.sha256, message_id=mail.message_id,
+                      sender=mail.from_addr, envelope_from=envelope_from,
+                      recipient=recipient, channel=channel, at=runtime.clock.now(),
+                      existing_id=replay_of)
+    try:
+        # apply() leaves nothing behind when it raises Reject (its own savepoints)
+        result = apply(session, runtime, mail, ctx, verdict, row)
+    except Reject as exc:
+        # what the mail asked was refused: nothing of it stays, the refusal does
+        result = Result(inbox.REJECTED, f"rejected_{exc.code}"[:40], exc.message,
+                        f"{exc.smtp_code} {exc.message}")
+    state = inbox.IGNORED if result.state == "duplicate" else result.state
+    ticket = result.ticket
+    row = inbox.finish(session, row, state, result.decision, result.reason,
+                       ticket.id if ticket is not None else None)
+    number = ticket.number if ticket is not None else verdict.ticket_number
+    kept = row
+
+    def outcome() -> Outcome:
+        return Outcome(result.state, _reply_text(result.reply), result.reason, number, kept.id)
+
+    return outcome, rule, result.decision
 
 
 def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from: str | None,

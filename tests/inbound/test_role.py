@@ -23,14 +23,14 @@ from tests.support.services import port_answers
 def test_stop_answers_mail_in_flight(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     number = world.open()
     entered, release = threading.Event(), threading.Event()
-    real = smtp_module.receive
+    real = smtp_module.receive_many
 
     def slow(*args: object, **kwargs: object) -> object:
         entered.set()
         release.wait(10)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(smtp_module, "receive", slow)
+    monkeypatch.setattr(smtp_module, "receive_many", slow)
     server = SmtpServer(world.runtime)
     answer: list[object] = []
 
