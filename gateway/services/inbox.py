@@ -146,8 +146,8 @@ def _count_statement(postgres: bool) -> Any:
     restart = or_(table.rate_window_start.is_(None),
                   table.rate_window_start <= bindparam("bound", type_=UTCDateTime()))
     insert = postgresql.insert if postgres else sqlite.insert
-    return (
-        insert(AddressState).values(address=bindparam("address"), rate_window_start=now,
+    return (  # on the table, not the entity: the ORM's bulk-insert path is not needed here
+        insert(AddressState.__table__).values(address=bindparam("address"), rate_window_start=now,
                                     rate_count=1)
         .on_conflict_do_update(index_elements=[table.address], set_={
             "rate_window_start": case((restart, now), else_=table.rate_window_start),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from gateway.domain import rules
@@ -35,11 +35,14 @@ def find_order(session: Session, receipt: str) -> Order:
     return order
 
 
+# built once: every action and every reply looks its ticket up
+_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
+_BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update(of=Ticket)
+
+
 def find_ticket(session: Session, number: int, *, lock: bool = False) -> Ticket:
-    query = select(Ticket).where(Ticket.number == number)
-    if lock and is_postgres(session):
-        query = query.with_for_update(of=Ticket)
-    ticket = session.execute(query).unique().scalar_one_or_none()
+    query = _BY_NUMBER_LOCKED if lock and is_postgres(session) else _BY_NUMBER
+    ticket = session.execute(query, {"number": number}).unique().scalar_one_or_none()
     if ticket is None:
         raise NotFound(f"no ticket #{number}")
     return ticket
