@@ -26,6 +26,7 @@ from gateway.services.runtime import Runtime
 from inbound import pipeline
 from inbound.apply import Result, apply
 from inbound.parse import ParsedMail, parse_mail
+from store.db import writer_turn
 
 log = logging.getLogger("ticketgw.inbound")
 
@@ -124,7 +125,7 @@ def receive_many(runtime: Runtime, mails: Sequence[Incoming]) -> list[Outcome]:
         parsed = [storable(parse_mail(m.raw,
                                       max_attachment_bytes=runtime.settings.max_attachment_bytes))
                   for m in mails]
-        with runtime.sessions.begin() as session:
+        with writer_turn(runtime.engine), runtime.sessions.begin() as session:
             taken = [_take(session, runtime, m.raw, mail, envelope_from=m.envelope_from,
                            recipient=m.recipient, channel=m.channel,
                            rate=m.rate or RATE_LIMIT, replay_of=None)
@@ -145,7 +146,7 @@ def receive_many(runtime: Runtime, mails: Sequence[Incoming]) -> list[Outcome]:
 def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: str | None,
              recipient: str, channel: str, rate: tuple[int, int],
              replay_of: int | None) -> tuple[Outcome, str, str]:
-    with runtime.sessions.begin() as session:
+    with writer_turn(runtime.engine), runtime.sessions.begin() as session:
         outcome, rule, decision = _take(session, runtime, raw, mail, envelope_from=envelope_from,
                                         recipient=recipient, channel=channel, rate=rate,
                                         replay_of=replay_of)

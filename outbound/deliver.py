@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from gateway.domain.settings import Settings
@@ -198,6 +198,27 @@ class Claimed:
 
 _CLAIMED = tuple(_OUTBOX.c[f.name] for f in fields(Claimed))
 
+# Built once: every mail runs these, and a built statement skips construction and keying.
+# A row is ours when it is pending and due — or still carries the lease it was dispatched with.
+_CLAIM = (update(_OUTBOX)
+          .where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending",
+                 _OUTBOX.c.next_attempt_at <= bindparam("now"))
+          .values(next_attempt_at=bindparam("until"))
+          .returning(*_CLAIMED))
+_CLAIM_LEASED = (update(_OUTBOX)
+                 .where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending",
+                        (_OUTBOX.c.next_attempt_at <= bindparam("now"))
+                        | (_OUTBOX.c.next_attempt_at == bindparam("lease")))
+                 .values(next_attempt_at=bindparam("until"))
+                 .returning(*_CLAIMED))
+_STORE = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id"))
+          .values(raw=bindparam("rendered"), message_id=bindparam("mid")))
+_MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id"))
+              .values(state="sent", sent_at=bindparam("at"), next_attempt_at=None,
+                      last_error=None, attempts=_OUTBOX.c.attempts + 1))
+_SUPPRESSED = select(_ADDRESSES.c.address, _ADDRESSES.c.suppressed_since).where(
+    (_ADDRESSES.c.address == bindparam("key")) | (_ADDRESSES.c.address == bindparam("address")))
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -260,7 +281,8 @@ class Deliverer:
                      f"rendering failed: {type(exc).__name__}: {exc}")
             log.exception("outbox rendering failed", extra={"outbox_id": row.id})
             return "failed"
-        _set(session, row.id, raw=composed.raw, message_id=composed.message_id)
+        session.execute(_STORE, {"outbox_id": row.id, "rendered": composed.raw,
+                                 "mid": composed.message_id})
         return Prepared(row, composed.raw, composed.message_id)
 
     def _cap_release(self, row: Claimed, earlier: Sequence[EarlierMail], now: datetime
@@ -289,8 +311,7 @@ class Deliverer:
         now = self.runtime.clock.now()
         row = prepared.row
         with self.sessions.begin() as session:
-            _set(session, row.id, state="sent", sent_at=now, next_attempt_at=None,
-                 last_error=None, attempts=_OUTBOX.c.attempts + 1)
+            session.execute(_MARK_SENT, {"outbox_id": row.id, "at": now})
             if row.merged:
                 session.execute(
                     update(_OUTBOX).where(_OUTBOX.c.id.in_(row.merged))
@@ -350,16 +371,10 @@ def _fail_merged(session: Session, outbox_id: int, payload: dict[str, Any] | Non
 def _claim(session: Session, outbox_id: int, now: datetime, lease: datetime | None
            ) -> Claimed | None:
     """Take the row for this worker and read it, or None when it is not ours to send now."""
-    due = _OUTBOX.c.next_attempt_at <= now
-    if lease is not None:
-        due = due | (_OUTBOX.c.next_attempt_at == lease)
     until = max(now, lease or now) + SEND_LEASE
-    found = session.execute(
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id == outbox_id, _OUTBOX.c.state == "pending", due)
-        .values(next_attempt_at=until)
-        .returning(*_CLAIMED)
-    ).first()
+    found = session.execute(_CLAIM if lease is None else _CLAIM_LEASED,
+                            {"outbox_id": outbox_id, "now": now, "lease": lease, "until": until}
+                            ).first()
     return Claimed(*tuple(found)) if found is not None else None
 
 
@@ -367,9 +382,7 @@ def _suppressed_since(session: Session, address: str) -> datetime | None:
     """When a hard bounce suppressed `address` (looked up as stored: trimmed, lower case)."""
     key = address.strip().lower()
     found: dict[str, datetime | None] = {
-        a: at for a, at in session.execute(
-            select(_ADDRESSES.c.address, _ADDRESSES.c.suppressed_since)
-            .where(_ADDRESSES.c.address.in_({key, address})))}
+        a: at for a, at in session.execute(_SUPPRESSED, {"key": key, "address": address})}
     return found[key] if key in found else found.get(address)
 
 

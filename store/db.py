@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,51 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class _WriterLock:
+    """A file beside a SQLite database that writers in every process take turns on."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pid = -1
+        self.fd = -1
+        self.threads = threading.Lock()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self.threads:  # flock is per open file: threads of one process queue here
+            if self.pid != os.getpid():  # opened after a fork: never share the parent's file
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self.pid = os.getpid()
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+_WRITER_LOCKS: dict[str, _WriterLock] = {}
+
+
+@contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """Wait for this process's turn to write a SQLite file database, asleep in the kernel.
+
+    SQLite's own wait for its write lock polls, sleeping up to 100 ms between tries: with
+    several processes writing all the time, turns are wasted and the slowest mails wait
+    far longer than the work takes (measured with two SMTP listeners in bench/inbound.py).
+    Writers that take this turn first are woken the moment the one before them is done.
+    Other databases lock rows, not the whole file: nothing to wait for here."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        yield
+        return
+    lock = _WRITER_LOCKS.get(database)
+    if lock is None:
+        lock = _WRITER_LOCKS.setdefault(database, _WriterLock(f"{database}-writer.lock"))
+    with lock.held():
+        yield
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
