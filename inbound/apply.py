@@ -16,7 +16,7 @@ from inbound.commands import Commands, describe_unknown, parse_commands
 from inbound.parse import ParsedMail
 from inbound.replies import extract_reply
 from inbound.rules.base import Kind, MailContext, Verdict
-from store.models import InboundMail, Ticket
+from store.models import Ticket
 
 REFUSED_BY_SUBJECT = (
     "Your message was added to the ticket, but its commands were not carried out: commands by "
@@ -34,10 +34,11 @@ class Result:
     reason: str
     reply: str  # the SMTP answer
     ticket: Ticket | None = None
+    keep_raw: bool = True  # False: the sender keeps the mail and retries; not stored
 
 
 def apply(session: Session, runtime: Runtime, mail: ParsedMail, ctx: MailContext,
-          verdict: Verdict, row: InboundMail) -> Result:
+          verdict: Verdict, inbound_id: int) -> Result:
     """Raise Reject when a service refuses what the mail asks (the caller rolls back)."""
     if verdict.kind is Kind.IGNORE:
         return Result(inbox.IGNORED, verdict.decision, verdict.reason,
@@ -52,14 +53,13 @@ def apply(session: Session, runtime: Runtime, mail: ParsedMail, ctx: MailContext
         return Result("duplicate", verdict.decision, verdict.reason,
                       "250 2.0.0 already received; nothing changed")
     if verdict.kind in (Kind.REJECT, Kind.DEFER):
-        if verdict.kind is Kind.DEFER:
-            row.raw = b""  # the sender keeps it and retries; a flood is not stored
+        # deferred: the sender keeps it and retries; a flood is not stored
         return Result(inbox.REJECTED, verdict.decision, verdict.reason,
-                      f"{verdict.smtp} {verdict.reason}")
+                      f"{verdict.smtp} {verdict.reason}", keep_raw=verdict.kind is Kind.REJECT)
     sctx = runtime.context()
     if verdict.kind is Kind.THREAD:
-        return _thread(session, sctx, runtime, mail, ctx, verdict, row)
-    return _open(session, sctx, runtime, mail, ctx, verdict, row)
+        return _thread(session, sctx, runtime, mail, ctx, verdict, inbound_id)
+    return _open(session, sctx, runtime, mail, ctx, verdict, inbound_id)
 
 
 def _actor(ctx: MailContext, verdict: Verdict) -> Actor:
@@ -69,7 +69,7 @@ def _actor(ctx: MailContext, verdict: Verdict) -> Actor:
 
 
 def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: ParsedMail,
-            ctx: MailContext, verdict: Verdict, row: InboundMail) -> Result:
+            ctx: MailContext, verdict: Verdict, inbound_id: int) -> Result:
     number = verdict.ticket_number
     assert number is not None and verdict.role is not None
     parsed = parse_commands(extract_reply(mail.text))
@@ -87,7 +87,7 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
             try:
                 with session.begin_nested():
                     ticket = _run(session, sctx, number, Commands((), (), text), actor, mail,
-                                  row)
+                                  inbound_id)
             except UserError as exc:
                 return _refused(session, sctx, runtime, number, verdict, ctx, exc)
         _notice(session, sctx, runtime, number, verdict.role, ctx.sender, "command_refused",
@@ -101,9 +101,9 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
         if parsed.commands:  # several actions: all of them or none
             with session.begin_nested():
                 ticket = _run(session, sctx, number, Commands(parsed.commands, (), text), actor,
-                              mail, row)
+                              mail, inbound_id)
         else:  # a reply is refused before it changes anything (services.act checks first)
-            ticket = _run(session, sctx, number, Commands((), (), text), actor, mail, row)
+            ticket = _run(session, sctx, number, Commands((), (), text), actor, mail, inbound_id)
     except UserError as exc:
         return _refused(session, sctx, runtime, number, verdict, ctx, exc)
     done = ", ".join(f"#{c.action.value}" for c in parsed.commands)
@@ -115,9 +115,9 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
 
 
 def _run(session: Session, sctx: ServiceContext, number: int, parsed: Commands, actor: Actor,
-         mail: ParsedMail, row: InboundMail) -> Ticket:
+         mail: ParsedMail, inbound_id: int) -> Ticket:
     """The comment, then each command in order; the comment rides on the first action."""
-    extra = dict(message_id=mail.message_id, original=mail.text, inbound=row,
+    extra = dict(message_id=mail.message_id, original=mail.text, inbound_id=inbound_id,
                  attachments=attachments(mail))
     if not parsed.commands:
         ticket = tickets.act(session, sctx, number, Action.REPLY, actor, comment=parsed.text,
@@ -144,7 +144,7 @@ def _refused(session: Session, sctx: ServiceContext, runtime: Runtime, number: i
 
 
 def _open(session: Session, sctx: ServiceContext, runtime: Runtime, mail: ParsedMail,
-          ctx: MailContext, verdict: Verdict, row: InboundMail) -> Result:
+          ctx: MailContext, verdict: Verdict, inbound_id: int) -> Result:
     assert verdict.receipt is not None and verdict.ticket_type is not None
     ticket_type = TicketType(verdict.ticket_type)
     awaiting = ticket_type is not TicketType.TECH_SUPPORT and not verdict.may_act
@@ -156,7 +156,7 @@ def _open(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Parsed
             ticket = tickets.open_ticket(
                 session, sctx, verdict.receipt, ticket_type, _actor(ctx, verdict), comment=body,
                 awaiting_confirmation=awaiting, message_id=mail.message_id, original=mail.text,
-                inbound=row, attachments=attachments(mail))
+                inbound_id=inbound_id, attachments=attachments(mail))
     except UserError as exc:
         raise Reject(exc.message, smtp_code="550 5.7.0", code=exc.code) from None
     if awaiting:

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -137,9 +137,8 @@ def receive_many(runtime: Runtime, mails: Sequence[Incoming]) -> list[Outcome]:
     seconds = time.perf_counter() - started
     outcomes = []
     for m, mail, (outcome, rule, decision) in zip(mails, parsed, taken, strict=True):
-        done = outcome()
-        _log(done, mail, m.recipient, rule, decision, seconds)
-        outcomes.append(done)
+        _log(outcome, mail, m.recipient, rule, decision, seconds)
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -150,39 +149,35 @@ def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: s
         outcome, rule, decision = _take(session, runtime, raw, mail, envelope_from=envelope_from,
                                         recipient=recipient, channel=channel, rate=rate,
                                         replay_of=replay_of)
-    return outcome(), rule, decision
+    return outcome, rule, decision
 
 
 def _take(session: Session, runtime: Runtime, raw: bytes, mail: ParsedMail, *,
           envelope_from: str | None, recipient: str, channel: str, rate: tuple[int, int],
-          replay_of: int | None) -> tuple[Callable[[], Outcome], str, str]:
-    """Decide and apply one mail in the caller's transaction; its Outcome is read after the
-    commit (the row's id is known once the commit's flush wrote it)."""
+          replay_of: int | None) -> tuple[Outcome, str, str]:
+    """Decide and apply one mail in the caller's transaction, after the ones before it."""
+    session.flush()  # what the mails before this one changed: the rules read it
     ctx = pipeline.gather(session, runtime, mail, raw, recipient=recipient,
                           envelope_from=envelope_from, exclude_id=replay_of, rate=rate)
     rule, verdict = pipeline.decide(mail, ctx)
-    row = inbox.start(session, raw=raw, sha256=mail.sha256, message_id=mail.message_id,
-                      sender=mail.from_addr, envelope_from=envelope_from,
-                      recipient=recipient, channel=channel, at=runtime.clock.now(),
-                      existing_id=replay_of)
+    inbound_id = inbox.start(session, raw=raw, sha256=mail.sha256, message_id=mail.message_id,
+                             sender=mail.from_addr, envelope_from=envelope_from,
+                             recipient=recipient, channel=channel, at=runtime.clock.now(),
+                             existing_id=replay_of)
     try:
         # apply() leaves nothing behind when it raises Reject (its own savepoints)
-        result = apply(session, runtime, mail, ctx, verdict, row)
+        result = apply(session, runtime, mail, ctx, verdict, inbound_id)
     except Reject as exc:
         # what the mail asked was refused: nothing of it stays, the refusal does
         result = Result(inbox.REJECTED, f"rejected_{exc.code}"[:40], exc.message,
                         f"{exc.smtp_code} {exc.message}")
     state = inbox.IGNORED if result.state == "duplicate" else result.state
     ticket = result.ticket
-    row = inbox.finish(session, row, state, result.decision, result.reason,
-                       ticket.id if ticket is not None else None)
+    inbox.finish(session, inbound_id, state, result.decision, result.reason,
+                 ticket.id if ticket is not None else None, drop_raw=not result.keep_raw)
     number = ticket.number if ticket is not None else verdict.ticket_number
-    kept = row
-
-    def outcome() -> Outcome:
-        return Outcome(result.state, _reply_text(result.reply), result.reason, number, kept.id)
-
-    return outcome, rule, result.decision
+    return (Outcome(result.state, _reply_text(result.reply), result.reason, number, inbound_id),
+            rule, result.decision)
 
 
 def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from: str | None,
@@ -193,19 +188,20 @@ def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from
     detail = f"{type(error).__name__}: {error}"[:4000]
     try:
         with runtime.sessions.begin() as session:
-            row = inbox.load_failed(session, replay_of) if replay_of is not None else None
-            if row is None:
-                row = inbox.start(
+            found = inbox.load_failed(session, replay_of) if replay_of is not None else None
+            if found is None:
+                inbound_id: int | None = inbox.start(
                     session, raw=raw, sha256=hashlib.sha256(raw).hexdigest(),
                     message_id=mail.message_id if mail else None,
                     sender=mail.from_addr if mail else "", envelope_from=envelope_from,
                     recipient=recipient, channel=channel, at=runtime.clock.now())
             else:
-                row.attempts = (row.attempts or 0) + 1
-            row = inbox.finish(session, row, inbox.FAILED, "failed",
-                               "internal error; kept for replay", error=detail)
-            session.flush()
-            inbound_id: int | None = row.id
+                found.attempts = (found.attempts or 0) + 1
+                session.flush()
+                inbound_id = found.id
+            assert inbound_id is not None
+            inbox.finish(session, inbound_id, inbox.FAILED, "failed",
+                         "internal error; kept for replay", error=detail)
     except Exception:  # noqa: BLE001 - the database is down: the spool directory keeps it
         log.exception("database unavailable; mail spooled to disk")
         if replay_of is None:

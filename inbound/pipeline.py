@@ -137,7 +137,7 @@ _TICKET_REF = (
 
 
 def _ticket_ref(session: Session, number: int) -> TicketRef | None:
-    row = session.execute(_TICKET_REF, {"number": number}).first()
+    row = session.connection().execute(_TICKET_REF, {"number": number}).first()
     if row is None:
         return None
     vendor = frozenset(a.lower() for a in (row.account_email, row.cs_email) if a)
@@ -153,7 +153,7 @@ def _referenced_number(session: Session, ids: list[str]) -> int | None:
     conditions = [OutboxMail.message_id.in_(forms)]
     if outbox_ids:
         conditions.append(OutboxMail.id.in_(outbox_ids))
-    number = session.execute(
+    number = session.connection().execute(
         select(Ticket.number).join(OutboxMail, OutboxMail.ticket_id == Ticket.id)
         .where(or_(*conditions)).order_by(OutboxMail.id.desc()).limit(1)
     ).scalar_one_or_none()
@@ -206,7 +206,9 @@ def _sender_orders(session: Session, sender: str) -> tuple[OrderRef, ...]:
 def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
            recipient: str, envelope_from: str | None, exclude_id: int | None,
            rate: tuple[int, int]) -> MailContext:
-    """Read what the rules need; also counts the mail against its sender's rate limit."""
+    """Read what the rules need; also counts the mail against its sender's rate limit.
+    Reads through the connection, past the ORM: the caller has flushed what the mails
+    before this one changed."""
     settings = runtime.settings
     now = runtime.clock.now()
     kind, token = split_recipient(recipient, settings.mail_domain)

@@ -180,8 +180,6 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
-    # the mail it came in, set when both are new: one flush writes the mail, then this
-    inbound: Mapped[InboundMail | None] = relationship(lazy="raise")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", lazy="selectin")
 
 
@@ -227,13 +225,8 @@ class OutboxMail(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
-    # set through the relationship so one flush writes event and mail in order
-    event_row: Mapped[Event | None] = relationship(lazy="raise")
     # the history as of the change: messages with id <= this are shown
     upto_message_id: Mapped[int | None] = mapped_column(Integer)
-    # set through it when the message is new in the same change: one flush writes both
-    upto_message: Mapped[Message | None] = relationship(
-        primaryjoin="foreign(OutboxMail.upto_message_id) == Message.id", lazy="raise")
     event: Mapped[str] = mapped_column(String(32))
     notice_kind: Mapped[str | None] = mapped_column(String(32))
     party: Mapped[str] = mapped_column(String(8))  # customer | vendor | staff

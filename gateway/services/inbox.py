@@ -7,11 +7,12 @@ import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, inspect, or_, select
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.domain.clock import format_instant
+from gateway.services import journal
 from store.db import is_postgres
 from store.models import AddressState, InboundMail, Ticket
 from store.types import UTCDateTime
@@ -49,48 +50,48 @@ def find_duplicate(session: Session, *, message_id: str | None, sender: str, sha
     if message_id:
         params: dict[str, object] = {"message_id": message_id[:998], "sender": sender[:320],
                                      "exclude": exclude}
-        return session.execute(_SAME_MESSAGE, params).scalar_one_or_none()
-    return session.execute(_SAME_BYTES, {"sha256": sha256, "exclude": exclude}
-                           ).scalar_one_or_none()
+        return session.connection().execute(_SAME_MESSAGE, params).scalar_one_or_none()
+    return session.connection().execute(
+        _SAME_BYTES, {"sha256": sha256, "exclude": exclude}).scalar_one_or_none()
 
 
 def start(session: Session, *, raw: bytes, sha256: str, message_id: str | None, sender: str,
           envelope_from: str | None, recipient: str, channel: str, at: datetime,
-          existing_id: int | None = None) -> InboundMail:
-    """The mail's row; its decision comes later. A new row is not added to the session yet:
-    the messages the mail makes point at it, and one flush at the end writes them all (a
-    reply costs one flush, not two); `finish` adds it when nothing did."""
+          existing_id: int | None = None) -> int:
+    """The mail's row, written first so messages can point at it; its decision comes later.
+    Returns its id (a replayed mail keeps its row and counts one more attempt)."""
+    table = journal.table_of(InboundMail)
     if existing_id is not None:
-        row = session.get(InboundMail, existing_id)
-        if row is not None:
-            row.attempts = (row.attempts or 0) + 1
-            return row
-    return InboundMail(
-        message_id=_text(message_id)[:998] if message_id else None, sender=_text(sender)[:320],
-        envelope_from=_text(envelope_from)[:320] if envelope_from is not None else None,
-        recipient=_text(recipient)[:320], channel=channel, received_at=at, sha256=sha256, raw=raw,
-        state=FAILED, decision="processing", reason="", attempts=1,
-    )
+        found = session.connection().execute(
+            update(table).where(table.c.id == existing_id)
+            .values(attempts=func.coalesce(table.c.attempts, 0) + 1)).rowcount
+        if found:
+            return existing_id
+    return journal.insert_row(session, InboundMail, {
+        "message_id": _text(message_id)[:998] if message_id else None,
+        "sender": _text(sender)[:320],
+        "envelope_from": _text(envelope_from)[:320] if envelope_from is not None else None,
+        "recipient": _text(recipient)[:320], "channel": channel, "received_at": at,
+        "sha256": sha256, "raw": raw, "state": FAILED, "decision": "processing", "reason": "",
+        "attempts": 1,
+    })
 
 
-def finish(session: Session, row: InboundMail, state: str, decision: str, reason: str,
-           ticket_id: int | None = None, error: str | None = None) -> InboundMail:
-    """Record the decision; returns the row as the session keeps it."""
-    if inspect(row).session is not session:
-        if row.id is not None:
-            # written, then rolled back with a refused change's savepoint: that id is gone
-            row = InboundMail(**{column: getattr(row, column) for column in _COPIED})
-        session.add(row)
-    row.state = state
-    row.decision = decision[:40]
-    row.reason = reason
-    row.ticket_id = ticket_id
-    row.error = error
-    return row
+_FINISH = {drop: update(journal.table_of(InboundMail))
+           .where(journal.table_of(InboundMail).c.id == bindparam("inbound_id"))
+           .values(state=bindparam("state"), decision=bindparam("decision"),
+                   reason=bindparam("reason"), ticket_id=bindparam("ticket_id"),
+                   error=bindparam("error"), **({"raw": b""} if drop else {}))
+           for drop in (False, True)}
 
 
-_COPIED = ("message_id", "sender", "envelope_from", "recipient", "channel", "received_at",
-           "sha256", "raw", "attempts")
+def finish(session: Session, inbound_id: int, state: str, decision: str, reason: str,
+           ticket_id: int | None = None, error: str | None = None, *,
+           drop_raw: bool = False) -> None:
+    """Record the decision. `drop_raw`: the sender keeps the mail and sends it again."""
+    session.connection().execute(_FINISH[drop_raw], {
+        "inbound_id": inbound_id, "state": state, "decision": decision[:40], "reason": reason,
+        "ticket_id": ticket_id, "error": error})
 
 
 def why(session: Session, message_id: str) -> list[dict[str, Any]]:
@@ -147,8 +148,8 @@ def _count_statement(postgres: bool) -> Any:
                   table.rate_window_start <= bindparam("bound", type_=UTCDateTime()))
     insert = postgresql.insert if postgres else sqlite.insert
     return (  # on the table, not the entity: the ORM's bulk-insert path is not needed here
-        insert(AddressState.__table__).values(address=bindparam("address"), rate_window_start=now,
-                                    rate_count=1)
+        insert(journal.table_of(AddressState))
+        .values(address=bindparam("address"), rate_window_start=now, rate_count=1)
         .on_conflict_do_update(index_elements=[table.address], set_={
             "rate_window_start": case((restart, now), else_=table.rate_window_start),
             "rate_count": case((restart, 1), else_=table.rate_count + 1)})
@@ -160,7 +161,7 @@ def count_mail(session: Session, address: str, now: datetime, limit: int,
     """Count one mail from `address` in a fixed window; True when it is over the limit."""
     if not address:
         return False
-    count = session.execute(_count_statement(is_postgres(session)), {
+    count = session.connection().execute(_count_statement(is_postgres(session)), {
         "address": address.lower()[:320], "now": now, "bound": now - window}).scalar_one()
     return int(count) > limit
 

@@ -5,38 +5,60 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import Table, bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from gateway.domain.facts import Role
 from gateway.services.context import Actor, ServiceContext
-from store.models import Counter, Event, Message, Order, OutboxMail, Ticket
+from store.models import Base, Counter, Event, Message, Order, OutboxMail, Ticket
+
+
+def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> int:
+    """Write one row now, through the table (no unit of work); returns its id.
+
+    The history a change writes (events, messages, outbox rows) is only ever added to: each
+    row goes straight to the database in the change's transaction, which costs a fraction
+    of tracking it as an object until the flush (measured: about a quarter). A collection
+    already loaded in the session is expired by the caller, so it reloads with the row."""
+    key = session.connection().execute(insert(table_of(model)), values).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def table_of(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def forget(session: Session, obj: object, attribute: str) -> None:
+    """Expire a loaded collection that a row was just written to behind the ORM's back."""
+    if attribute in inspect(obj).dict:
+        session.expire(obj, [attribute])
 
 
 def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
            ticket: Ticket | None = None, vendor_id: int | None = None,
-           old: object = None, new: object = None, note: str | None = None) -> Event:
-    event = Event(
-        vendor_id=vendor_id,
-        at=ctx.now,
-        recorded_at=ctx.recorded_at,
-        actor_role=str(actor.role),
-        actor_email=actor.email,
-        kind=kind,
-        old=None if old is None else str(old),
-        new=None if new is None else str(new),
-        note=note,
-    )
-    if ticket is not None and "events" in inspect(ticket).dict:
-        ticket.events.append(event)  # keep a loaded collection in step
-    else:
-        # without loading the ticket's whole history: set the key (flushed tickets have ids)
-        if ticket is not None:
-            if ticket.id is None:
-                session.flush()
-            event.ticket_id = ticket.id
-        session.add(event)
-    return event
+           old: object = None, new: object = None, note: str | None = None) -> int:
+    """One line of the event log, written at once; returns its id."""
+    ticket_id = None
+    if ticket is not None:
+        if ticket.id is None:
+            session.flush()
+        ticket_id = ticket.id
+        forget(session, ticket, "events")
+    return insert_row(session, Event, {
+        "ticket_id": ticket_id,
+        "vendor_id": vendor_id,
+        "at": ctx.now,
+        "recorded_at": ctx.recorded_at,
+        "actor_role": str(actor.role),
+        "actor_email": actor.email,
+        "kind": kind,
+        "old": None if old is None else str(old),
+        "new": None if new is None else str(new),
+        "note": note,
+    })
 
 
 def next_ticket_number(session: Session) -> int:
@@ -57,51 +79,43 @@ def party_address(ticket_or_order: Ticket | Order, party: Role,
     return staff_email, "en"
 
 
+_NEWEST_MESSAGE = select(func.max(Message.__table__.c.id)).where(
+    Message.__table__.c.ticket_id == bindparam("ticket_id"))
+
+
 def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: str,
            parties: Iterable[Role] = (Role.CUSTOMER, Role.VENDOR), *,
-           event: Event | None = None, notice_kind: str | None = None,
-           payload: dict[str, Any] | None = None, recipient: str | None = None) -> list[OutboxMail]:
-    """Outbox rows, one a recipient; the worker renders them from the history as of now."""
-    # the newest message of this ticket written in this change, when there is one: the mail
-    # shows history up to it (set through the relationship, one flush writes both)
-    fresh = [m for m in session.new
-             if isinstance(m, Message) and (m.ticket is ticket or m.ticket_id == ticket.id)]
-    upto: int | None = None
-    newest: Message | None = None
-    if len(fresh) == 1:
-        newest = fresh[0]
-    elif fresh:  # several: ids tell which is newest
-        session.flush()
-        upto = max(m.id for m in fresh)
-    elif "messages" in inspect(ticket).dict:
+           event: int | None = None, notice_kind: str | None = None,
+           payload: dict[str, Any] | None = None, recipient: str | None = None) -> None:
+    """Outbox rows, one a recipient, written at once; the worker renders them from the
+    history as of now (messages up to the newest one)."""
+    if "messages" in inspect(ticket).dict:
         upto = max((m.id for m in ticket.messages if m.id is not None), default=None)
     else:  # the same number without loading the ticket's whole history
-        upto = session.execute(
-            select(func.max(Message.id)).where(Message.ticket_id == ticket.id)).scalar()
+        if ticket.id is None:
+            session.flush()
+        upto = session.connection().execute(_NEWEST_MESSAGE, {"ticket_id": ticket.id}).scalar()
     rows = []
     for party in parties:
         address, locale = party_address(ticket, party, ctx.staff_email)
-        row = OutboxMail(
-            ticket_id=ticket.id,
-            order_id=ticket.order_id,
-            event_row=event,
-            upto_message_id=upto,
-            event=event_name,
-            notice_kind=notice_kind,
-            party=str(party),
-            recipient=recipient or address,
-            locale=locale,
-            payload=payload,
-            state="pending",
-            attempts=0,
-            created_at=ctx.recorded_at,
-            next_attempt_at=ctx.recorded_at,
-        )
-        if newest is not None:  # (set to None, the relationship would clear the id)
-            row.upto_message = newest
-        session.add(row)
-        rows.append(row)
-    return rows
+        rows.append({
+            "ticket_id": ticket.id,
+            "order_id": ticket.order_id,
+            "event_id": event,
+            "upto_message_id": upto,
+            "event": event_name,
+            "notice_kind": notice_kind,
+            "party": str(party),
+            "recipient": recipient or address,
+            "locale": locale,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": ctx.recorded_at,
+            "next_attempt_at": ctx.recorded_at,
+        })
+    if rows:
+        session.connection().execute(insert(table_of(OutboxMail)), rows)
 
 
 def notify_order(session: Session, ctx: ServiceContext, order: Order, event_name: str,

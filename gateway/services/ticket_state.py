@@ -21,7 +21,7 @@ from gateway.services import journal
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import order_facts, vendor_facts
 from store.db import is_postgres
-from store.models import Attachment, InboundMail, Message, Order, Ticket, Vendor
+from store.models import Attachment, Message, Order, Ticket, Vendor
 
 REQUEST_TYPES = (TicketType.REFUND.value, TicketType.CANCELLATION.value)
 
@@ -95,29 +95,26 @@ def touch(ticket: Ticket, actor: Actor, at: datetime) -> None:
 
 def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor, text: str,
                 *, original: str | None = None, html: str | None = None,
-                message_id: str | None = None, inbound: InboundMail | None = None,
+                message_id: str | None = None, inbound_id: int | None = None,
                 attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
-                ) -> Message:
+                ) -> int:
+    """Write a message (and its attachments) to the ticket's history now; returns its id.
+    A loaded `ticket.messages` is expired and shows it when read again."""
     email = actor.email
     if email is None and actor.role in (Role.CUSTOMER, Role.VENDOR):
         email = journal.party_address(ticket, actor.role, ctx.staff_email)[0]
-    message = Message(
-        author_role=actor.role.value, author_email=email,
-        text=text, original=original, html=html, source=actor.source,
-        message_id=message_id, created_at=ctx.now,
-    )
-    if inbound is not None:  # the mail it came in: written by the same flush, before it
-        message.inbound = inbound
-    # set through the relationship (not by ticket_id): a loaded `ticket.messages` gets it
-    # at once, an unloaded one is not loaded (a reply does not read the whole history) and
-    # shows it when it loads later. The transaction's next flush writes it.
-    message.ticket = ticket
-    message.attachments = [
-        Attachment(filename=filename, stored_name=stored_name, content_type=content_type,
-                   size=size, data=data)
-        for filename, content_type, size, data, stored_name in attachments or []
-    ]
-    session.add(message)
+    if ticket.id is None:
+        session.flush()
+    message = journal.insert_row(session, Message, {
+        "ticket_id": ticket.id, "author_role": actor.role.value, "author_email": email,
+        "text": text, "original": original, "html": html, "source": actor.source,
+        "message_id": message_id, "inbound_id": inbound_id, "created_at": ctx.now,
+    })
+    for filename, content_type, size, data, stored_name in attachments or []:
+        journal.insert_row(session, Attachment, {
+            "message_id": message, "filename": filename, "stored_name": stored_name,
+            "content_type": content_type, "size": size, "data": data})
+    journal.forget(session, ticket, "messages")
     return message
 
 
@@ -126,7 +123,7 @@ def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Ac
 def convert(session: Session, ctx: ServiceContext, ticket: Ticket, new_type: TicketType,
             actor: Actor, *, reason: str | None = None, comment: str | None = None,
             message_id: str | None = None, original: str | None = None,
-            inbound: InboundMail | None = None,
+            inbound_id: int | None = None,
             attachments: list[tuple[str, str, int, bytes | None, str]] | None = None) -> Ticket:
     """Turn a tech-support ticket into a refund/cancellation (counts as opening it now)."""
     order = ticket.order
@@ -143,7 +140,7 @@ def convert(session: Session, ctx: ServiceContext, ticket: Ticket, new_type: Tic
     touch(ticket, actor, ctx.now)
     if comment:
         add_message(session, ctx, ticket, actor, comment, original=original,
-                    message_id=message_id, inbound=inbound, attachments=attachments)
+                    message_id=message_id, inbound_id=inbound_id, attachments=attachments)
     event = journal.record(session, ctx, actor, "type", ticket=ticket, old=old, new=new_type.value)
     refresh_due(ctx, ticket)
     journal.notify(session, ctx, ticket, "changed", event=event)

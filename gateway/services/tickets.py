@@ -37,7 +37,7 @@ from gateway.services.ticket_state import (  # the ticket services' whole surfac
     set_may_respond,
     touch,
 )
-from store.models import InboundMail, Ticket
+from store.models import Ticket
 
 __all__ = [
     "REQUEST_TYPES", "act", "add_message", "confirm", "convert", "ensure_party", "find_order",
@@ -49,7 +49,7 @@ __all__ = [
 def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type: TicketType,
                 actor: Actor, *, reason: str | None = None, comment: str | None = None,
                 awaiting_confirmation: bool = False, message_id: str | None = None,
-                original: str | None = None, inbound: InboundMail | None = None,
+                original: str | None = None, inbound_id: int | None = None,
                 attachments: list[tuple[str, str, int, bytes | None, str]] | None = None,
                 notify: bool = True) -> Ticket:
     """Open a ticket, or convert the order's open tech-support ticket when a refund is asked."""
@@ -66,7 +66,7 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
                                  Ticket.type == TicketType.TECH_SUPPORT.value)
         ).unique().scalar_one()
         return convert(session, ctx, current, ticket_type, actor, reason=code, comment=comment,
-                       message_id=message_id, original=original, inbound=inbound,
+                       message_id=message_id, original=original, inbound_id=inbound_id,
                        attachments=attachments)
     ticket = Ticket(
         number=journal.next_ticket_number(session), order_id=order.id, type=ticket_type.value,
@@ -90,7 +90,7 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
     touch(ticket, actor, ctx.now)
     if comment:
         add_message(session, ctx, ticket, actor, comment, original=original,
-                    message_id=message_id, inbound=inbound, attachments=attachments)
+                    message_id=message_id, inbound_id=inbound_id, attachments=attachments)
     event = journal.record(session, ctx, actor, "opened", ticket=ticket, new=ticket_type.value)
     refresh_due(ctx, ticket)
     if notify and not awaiting_confirmation:
@@ -121,7 +121,7 @@ def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor)
 def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor, *,
         comment: str | None = None, value: str | Decimal | int | None = None,
         message_id: str | None = None, original: str | None = None,
-        inbound: InboundMail | None = None,
+        inbound_id: int | None = None,
         attachments: list[tuple[str, str, int, bytes | None, str]] | None = None) -> Ticket:
     """Apply one action; returns the ticket it landed on (a follow-up or converted one)."""
     ticket = find_ticket(session, number, lock=True)
@@ -129,7 +129,7 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
     vendor = order.vendor
     if action is Action.REPLY and ticket.status == Status.CLOSED.value:
         return _reply_to_closed(session, ctx, ticket, actor, comment, message_id=message_id,
-                                original=original, inbound=inbound, attachments=attachments)
+                                original=original, inbound_id=inbound_id, attachments=attachments)
     facts = ticket_facts(session, ticket, with_open_types=action is Action.REFUND)
     actions.check_action(ctx.policy, action, actor.role, facts, order_facts(order),
                        vendor_facts(vendor), ctx.now)
@@ -137,7 +137,7 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
         if not comment or not comment.strip():
             raise UserError("a reply needs some text", code="empty_reply")
         add_message(session, ctx, ticket, actor, comment, attachments=attachments,
-                    message_id=message_id, original=original, inbound=inbound)
+                    message_id=message_id, original=original, inbound_id=inbound_id)
         touch(ticket, actor, ctx.now)
         event = journal.record(session, ctx, actor, "reply", ticket=ticket)
         refresh_due(ctx, ticket)
@@ -145,7 +145,7 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
         return ticket
     if comment:
         add_message(session, ctx, ticket, actor, comment, attachments=attachments,
-                    message_id=message_id, original=original, inbound=inbound)
+                    message_id=message_id, original=original, inbound_id=inbound_id)
     touch(ticket, actor, ctx.now)
     handler = HANDLERS[action]
     handler(session, ctx, ticket, actor, value)
@@ -176,7 +176,7 @@ def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, acto
                          comment=comment, notify=False,
                          message_id=extra.get("message_id"),  # type: ignore[arg-type]
                          original=extra.get("original"),  # type: ignore[arg-type]
-                         inbound=extra.get("inbound"),  # type: ignore[arg-type]
+                         inbound_id=extra.get("inbound_id"),  # type: ignore[arg-type]
                          attachments=extra.get("attachments"))  # type: ignore[arg-type]
     follow.follows_id = ticket.id
     journal.record(session, ctx, actor, "follow_up", ticket=follow, old=str(ticket.number))
