@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -111,25 +111,36 @@ class Incoming:
     rate: tuple[int, int] | None = None
 
 
-def receive_many(runtime: Runtime, mails: Sequence[Incoming]) -> list[Outcome]:
+def receive_many(runtime: Runtime, mails: Sequence[Incoming],
+                 more: Callable[[], Sequence[Incoming]] | None = None) -> list[Outcome]:
     """Several mails in one transaction, in order (group commit): each is decided and applied
     exactly as if it came alone after the ones before it, and one commit keeps them all
     before any is answered. When anything fails, each runs again alone, so the good ones
-    are kept and only the bad one is parked. Never raises."""
-    if len(mails) == 1:
+    are kept and only the bad one is parked. Never raises.
+
+    `more`, when given, is asked once it is this process's turn to write, for the mails that
+    arrived while it waited: they join the batch (outcomes come for them too, in order)."""
+    mails = list(mails)
+    if len(mails) == 1 and more is None:
         one = mails[0]
         return [receive(runtime, one.raw, envelope_from=one.envelope_from,
                         recipient=one.recipient, channel=one.channel, rate=one.rate)]
     started = time.perf_counter()
+    limit = runtime.settings.max_attachment_bytes
     try:
-        parsed = [storable(parse_mail(m.raw,
-                                      max_attachment_bytes=runtime.settings.max_attachment_bytes))
-                  for m in mails]
-        with writer_turn(runtime.engine), runtime.sessions.begin() as session:
-            taken = [_take(session, runtime, m.raw, mail, envelope_from=m.envelope_from,
-                           recipient=m.recipient, channel=m.channel,
-                           rate=m.rate or RATE_LIMIT, replay_of=None)
-                     for m, mail in zip(mails, parsed, strict=True)]
+        # parsed before waiting for the turn to write: another process may write meanwhile
+        parsed = [storable(parse_mail(m.raw, max_attachment_bytes=limit)) for m in mails]
+        with writer_turn(runtime.engine):
+            if more is not None:
+                extra = list(more())
+                mails.extend(extra)
+                parsed.extend(storable(parse_mail(m.raw, max_attachment_bytes=limit))
+                              for m in extra)
+            with runtime.sessions.begin() as session:
+                taken = [_take(session, runtime, m.raw, mail, envelope_from=m.envelope_from,
+                               recipient=m.recipient, channel=m.channel,
+                               rate=m.rate or RATE_LIMIT, replay_of=None)
+                         for m, mail in zip(mails, parsed, strict=True)]
     except Exception:  # noqa: BLE001 - find the one that fails: each alone
         log.warning("a batch of %d mails failed; taking each alone", len(mails), exc_info=True)
         return [receive(runtime, m.raw, envelope_from=m.envelope_from, recipient=m.recipient,

@@ -107,24 +107,39 @@ class IntakeQueue:
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            if first is None:
+            if first is None or self._take(first):
                 return
-            batch = [first]
-            stopping = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            outcomes = receive_many(self.runtime, [mail for mail, _ in batch])
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                future.get_loop().call_soon_threadsafe(_resolve, future, outcome)
-            if stopping:
-                return
+
+    def _take(self, first: tuple[Incoming, asyncio.Future[Outcome]]) -> bool:
+        """Run one batch starting with `first`; True when the stop sentinel came."""
+        batch = [first]
+        stopping = self._drain(batch)
+
+        def more() -> list[Incoming]:
+            # asked when this process's turn to write has come (SQLite: another process may
+            # have written meanwhile): what arrived while it waited joins the batch
+            nonlocal stopping
+            known = len(batch)
+            stopping = self._drain(batch) or stopping
+            return [mail for mail, _ in batch[known:]]
+
+        outcomes = receive_many(self.runtime, [mail for mail, _ in batch],
+                                None if stopping else more)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            future.get_loop().call_soon_threadsafe(_resolve, future, outcome)
+        return stopping
+
+    def _drain(self, batch: list[tuple[Incoming, asyncio.Future[Outcome]]]) -> bool:
+        """Add what is queued to `batch`, up to the limit; True when the stop sentinel came."""
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
 
     def stop(self) -> None:
         """After the mail already queued: each thread stops at its sentinel."""

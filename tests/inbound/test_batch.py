@@ -127,3 +127,21 @@ def test_concurrent_clients_are_all_answered_and_threaded(world: World) -> None:
     assert [code for code, _ in answers] == [250] * 40
     texts = {m["text"] for m in world.ticket(number)["messages"]}  # type: ignore[attr-defined]
     assert texts >= {f"reply {k}-{i}" for k in range(8) for i in range(5)}
+
+
+def test_mail_that_arrives_while_waiting_to_write_joins_the_batch(world: World,
+                                                                 commits: list[int]) -> None:
+    number = world.open()
+    late = [_reply(world, number, "second"), _reply(world, number, "third")]
+    asked: list[int] = []
+
+    def more() -> list[Incoming]:
+        asked.append(1)
+        return late
+
+    commits.clear()
+    outcomes = receive_many(world.runtime, [_reply(world, number, "first")], more)
+    assert asked == [1] and len(commits) == 1
+    assert [o.state for o in outcomes] == ["applied"] * 3
+    texts = [m["text"] for m in world.ticket(number)["messages"]]  # type: ignore[attr-defined]
+    assert texts == ["first message", "first", "second", "third"]
