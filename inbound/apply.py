@@ -72,7 +72,7 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
             ctx: MailContext, verdict: Verdict, inbound_id: int) -> Result:
     number = verdict.ticket_number
     assert number is not None and verdict.role is not None
-    parsed = parse_commands(extract_reply(mail.text))
+    parsed = parse_commands(new_text(mail))
     text = parsed.text or ("(attachments only)" if mail.attachments else "")
     actor = _actor(ctx, verdict)
     if parsed.unknown:
@@ -150,7 +150,7 @@ def _open(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Parsed
     awaiting = ticket_type is not TicketType.TECH_SUPPORT and not verdict.may_act
     if awaiting and ticket_type is TicketType.REFUND and _has_open_tech_support(ctx, verdict):
         raise Reject(NO_CONVERSION, smtp_code="550 5.7.0")
-    body = extract_reply(mail.text).strip() or mail.subject.strip() or "(no text)"
+    body = new_text(mail).strip() or mail.subject.strip() or "(no text)"
     try:
         with session.begin_nested():
             ticket = tickets.open_ticket(
@@ -184,6 +184,10 @@ def _notice(session: Session, sctx: ServiceContext, runtime: Runtime, number: in
     ticket = tickets.find_ticket(session, number)
     journal.notify(session, sctx, ticket, "notice", (role,), notice_kind=notice_kind or key,
                    payload={"refused": text}, recipient=address)
+
+
+def new_text(mail: ParsedMail) -> str:
+    return mail.new_text if mail.new_text is not None else extract_reply(mail.text)
 
 
 def attachments(mail: ParsedMail) -> list[tuple[str, str, int, bytes | None, str]]:

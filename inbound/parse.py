@@ -67,6 +67,8 @@ class ParsedMail:
     bounced_recipients: list[str] = field(default_factory=list)
     auth_results: list[str] = field(default_factory=list)
     received_count: int = 0
+    # the new text of a reply (inbound.replies), worked out before the write transaction
+    new_text: str | None = None
 
 
 def header(parsed: ParsedMail, name: str) -> str | None:
