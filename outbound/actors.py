@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import dramatiq
-from dramatiq import Broker
+from dramatiq import Broker, Middleware
+from dramatiq.worker import WorkerThread
 
 from gateway.domain.clock import format_instant, parse_instant
 from gateway.services.runtime import Runtime
@@ -45,6 +46,7 @@ def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAUL
     are the outbox's business (attempts, back-off, `failed`), so Dramatiq's are off.
     """
     deliverer = Deliverer(runtime, transport=transport, retry=retry)
+    broker.add_middleware(_CloseOnThreadStop(deliverer))
     sweep_queue = f"{queue_name}_sweeps"
 
     # Actors return nothing: there is no result backend, and what they did is in the outbox
@@ -68,6 +70,16 @@ def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAUL
 
     sweep_deadlines_actor = _declare(broker, sweep_deadlines, sweep_queue)
     return Actors(broker, deliverer, deliver_actor, sweep_outbox_actor, sweep_deadlines_actor)
+
+
+class _CloseOnThreadStop(Middleware):
+    """A stopping worker thread QUITs the relay connection it kept between mails."""
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        self.deliverer = deliverer
+
+    def before_worker_thread_shutdown(self, broker: Broker, thread: WorkerThread) -> None:
+        self.deliverer.close()
 
 
 def _declare(broker: Broker, fn: Callable[..., Any], queue_name: str) -> dramatiq.Actor[Any, Any]:
