@@ -55,6 +55,7 @@ from gateway.services import orders, tickets, vendors  # noqa: E402
 from gateway.services.context import Actor  # noqa: E402
 from gateway.services.runtime import Runtime  # noqa: E402
 from inbound.smtp import run_smtp, start_smtp  # noqa: E402
+from tests.support.services import postgres_url  # noqa: E402
 
 DOMAIN = "tickets.localhost"
 NOW = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
@@ -62,7 +63,7 @@ NO_LIMIT = (10**9, 1)
 ROUNDUP_VENV = Path(os.environ.get("ROUNDUP_VENV", "/tmp/ticketgw-bench-roundup"))
 
 
-def reply_mail(i: int, sender: str = "ann@example.org", size: int = 3000) -> bytes:
+def reply_mail(i: int, sender: str = "customer0@example.org", size: int = 3000) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = f"support@{DOMAIN}"
@@ -74,9 +75,14 @@ def reply_mail(i: int, sender: str = "ann@example.org", size: int = 3000) -> byt
     return msg.as_bytes(policy=SMTP_POLICY)
 
 
+def customer(i: int) -> str:
+    return f"customer{i}@example.org"
+
+
 def seed(runtime: Runtime, count: int) -> list[int]:
-    """`count` orders with an open tech-support ticket each: replies spread over them, as
-    real traffic is (one ticket with thousands of replies measures its history instead)."""
+    """`count` orders of as many customers, with an open tech-support ticket each: replies
+    spread over them, as real traffic is (one ticket with thousands of replies measures its
+    history instead, and one sender's rate-limit row would be a queue of its own)."""
     ctx = runtime.context()
     staff = Actor(Role.STAFF, source="cli")
     numbers = []
@@ -86,7 +92,7 @@ def seed(runtime: Runtime, count: int) -> list[int]:
             receipt = f"BENCH{i:04d}"
             orders.upsert_order(session, ctx, orders.parse_line({
                 "receipt": receipt, "vendor": "acme", "sku": "ebook", "title": "Guide",
-                "kind": "digital", "recurring": False, "customer_email": "ann@example.org",
+                "kind": "digital", "recurring": False, "customer_email": customer(i),
                 "customer_name": "Ann", "quantity": 1, "amount": "47.00", "currency": "USD",
                 "purchased_at": (NOW - timedelta(days=1)).isoformat(), "locale": "en"}))
             ticket = tickets.open_ticket(session, ctx, receipt, TicketType.TECH_SUPPORT,
@@ -113,6 +119,28 @@ class BareHandler:
         return "250 OK"
 
 
+class BarePostgres:
+    """The same baseline on PostgreSQL: one INSERT and a COMMIT a mail."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.db = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        self.db.execute("CREATE TABLE IF NOT EXISTS bare_mail (id BIGSERIAL PRIMARY KEY, "
+                        "rcpt TEXT, raw BYTEA)")
+        self.db.commit()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.db.execute("INSERT INTO bare_mail (rcpt, raw) VALUES (%s, %s)",
+                        (envelope.rcpt_tos[0], envelope.original_content))
+        self.db.commit()
+        return "250 OK"
+
+
+def sender_of(raw: bytes) -> str:
+    return raw.split(b"From: ", 1)[1].split(b"\r\n", 1)[0].decode()
+
+
 def drive(port: int, mails: list[tuple[str, bytes]], connections: int
           ) -> tuple[float, list[float]]:
     """Send `mails` over `connections` parallel sessions; (seconds, per-mail DATA latency)."""
@@ -125,7 +153,7 @@ def drive(port: int, mails: list[tuple[str, bytes]], connections: int
         client.ehlo("bench")
         mine = []
         for rcpt, raw in chunk:
-            client.mail("ann@example.org")
+            client.mail(sender_of(raw))
             client.rcpt(rcpt)
             started = time.perf_counter()
             code, text = client.data(raw)
@@ -174,16 +202,16 @@ def start_role(settings_env: dict[str, str], processes: int) -> tuple[Any, int]:
     return role, port
 
 
-def serve_bare(db: Path, port: int) -> None:
+def serve_bare(db: Path | str, port: int) -> None:
     async def serve() -> None:
-        handler = BareHandler(db)
+        handler = BareHandler(db) if isinstance(db, Path) else BarePostgres(db)
         await asyncio.get_running_loop().create_server(lambda: SMTP(handler), "127.0.0.1", port)
         await asyncio.Event().wait()
 
     asyncio.run(serve())
 
 
-def start_bare(db: Path) -> tuple[Any, int]:
+def start_bare(db: Path | str) -> tuple[Any, int]:
     port = free_port()
     process = multiprocessing.get_context("fork").Process(target=serve_bare, args=(db, port))
     process.start()
@@ -282,6 +310,56 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values)
 
 
+class Run:
+    """One backend's lines: bare ceiling, the smtp role with 1 and 2 processes."""
+
+    def __init__(self, args: argparse.Namespace, env: dict[str, str], bare_target: Path | str
+                 ) -> None:
+        self.args = args
+        self.env = env
+        settings = parse_settings({}, env)
+        self.runtime = build_runtime(settings, clock=FrozenClock(NOW))
+        numbers = seed(self.runtime, args.tickets)
+        self.rcpts = [(customer(i), f"reply+{self.runtime.tokens.reply_token(n, Role.CUSTOMER)}"
+                       f"@{DOMAIN}") for i, n in enumerate(numbers)]
+        self.runtime.engine.dispose()
+        # every listener measured for throughput runs in its own process, forked before this
+        # one starts a thread: the eight client threads here do not share a GIL with it
+        self.bare = start_bare(bare_target)
+        self.one = start_role(env, 1)
+        self.two = start_role(env, 2)
+
+    def batch_of(self, count: int, first: int = 0) -> list[tuple[str, bytes]]:
+        picked = [self.rcpts[i % len(self.rcpts)] for i in range(count)]
+        return [(rcpt, reply_mail(first + i, sender)) for i, (sender, rcpt) in enumerate(picked)]
+
+    def measure(self, port: int, first: int) -> tuple[float, list[float]]:
+        drive(port, self.batch_of(40, first + 10**5), self.args.connections)  # warm up
+        seconds, latencies = drive(port, self.batch_of(self.args.mails, first),
+                                   self.args.connections)
+        return self.args.mails / seconds, latencies
+
+    def run(self, label: str) -> tuple[float, float, float]:
+        """(bare, 1 process, 2 processes) mails/s."""
+        bare_rate, bare_lat = self.measure(self.bare[1], 10**6)
+        ours_rate, ours_lat = self.measure(self.one[1], 2 * 10**6)
+        two_rate, two_lat = self.measure(self.two[1], 3 * 10**6)
+        for process, _ in (self.bare, self.one, self.two):
+            assert process.pid is not None
+            os.kill(process.pid, signal.SIGTERM)
+            process.join(60)
+        show(f"bare (aiosmtpd + {label} commit)", bare_rate, bare_lat, None)
+        show(f"ours on {label}, 1 process", ours_rate, ours_lat, bare_rate)
+        show(f"ours on {label}, 2 processes", two_rate, two_lat, bare_rate)
+        return bare_rate, ours_rate, two_rate
+
+
+def show(label: str, rate: float, latencies: list[float], ceiling: float | None) -> None:
+    ratio = f"  ratio to bare {rate / ceiling:.2f}" if ceiling else ""
+    print(f"{label:<38} {rate:8.1f} mails/s  p50 {statistics.median(latencies) * 1000:6.1f}"
+          f" ms  p99 {p99(latencies) * 1000:6.1f} ms{ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mails", type=int, default=1200)
@@ -289,60 +367,35 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=200)
     parser.add_argument("--roundup-mails", type=int, default=100)
     parser.add_argument("--no-roundup", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="skip the PostgreSQL lines (they need the test suite's server)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ticketgw-bench-"))
     db = workdir / "ticketgw.db"
     env = {"TICKETGW_DATABASE_URL": f"sqlite:///{db}", "TICKETGW_SECRET_KEY": "bench",
            "TICKETGW_OUTBOX_MAILDIR": str(workdir / "outbox")}
     settings = parse_settings({}, env)
-    runtime = build_runtime(settings, clock=FrozenClock(NOW))
-    rcpts = [f"reply+{runtime.tokens.reply_token(n, Role.CUSTOMER)}@{DOMAIN}"
-             for n in seed(runtime, args.tickets)]
-    runtime.engine.dispose()
-    # every listener measured for throughput runs in its own process, forked before this one
-    # starts a thread: the eight client threads here do not share a GIL with the server
-    bare, bare_port = start_bare(db)
-    one, one_port = start_role(env, 1)
-    two, two_port = start_role(env, 2)
-
-    def batch_of(count: int, first: int = 0) -> list[tuple[str, bytes]]:
-        return [(rcpts[i % len(rcpts)], reply_mail(first + i)) for i in range(count)]
-
-    def measure(port: int, first: int) -> tuple[float, list[float]]:
-        drive(port, batch_of(40, first + 10**5), args.connections)  # warm up
-        seconds, latencies = drive(port, batch_of(args.mails, first), args.connections)
-        return args.mails / seconds, latencies
-
-    def show(label: str, rate: float, latencies: list[float], ceiling: float | None) -> None:
-        ratio = f"  ratio to bare {rate / ceiling:.2f}" if ceiling else ""
-        print(f"{label:<38} {rate:8.1f} mails/s  p50 {statistics.median(latencies) * 1000:6.1f}"
-              f" ms  p99 {p99(latencies) * 1000:6.1f} ms{ratio}")
-
-    bare_rate, bare_lat = measure(bare_port, 10**6)
-    ours_rate, ours_lat = measure(one_port, 2 * 10**6)
-    two_rate, two_lat = measure(two_port, 3 * 10**6)
-    for process in (bare, one, two):
-        assert process.pid is not None
-        os.kill(process.pid, signal.SIGTERM)
-        process.join(60)
+    print(f"mails: {args.mails} x ~{len(reply_mail(0))} bytes over {args.connections} "
+          "connections; latency is end of DATA -> 250")
+    sqlite_run = Run(args, env, db)
+    bare_rate, ours_rate, two_rate = sqlite_run.run("SQLite")
+    runtime, rcpts = sqlite_run.runtime, [rcpt for _, rcpt in sqlite_run.rcpts]
 
     async def in_process(loop: asyncio.AbstractEventLoop) -> Any:
         return await start_smtp(runtime, "127.0.0.1", 0, rate=NO_LIMIT)
 
     _, listener = in_loop(in_process)
-    here_rate, here_lat = measure(listener.port, 4 * 10**6)
-    print(f"mails: {args.mails} x ~{len(reply_mail(0))} bytes over {args.connections} "
-          "connections; latency is end of DATA -> 250")
-    show("bare (aiosmtpd + SQLite commit)", bare_rate, bare_lat, None)
-    show("ours, smtp role, 1 process", ours_rate, ours_lat, bare_rate)
-    show("ours, smtp role, 2 processes", two_rate, two_lat, bare_rate)
-    show("ours, in the clients' process", here_rate, here_lat, bare_rate)
+    here_rate, here_lat = sqlite_run.measure(listener.port, 4 * 10**6)
+    show("ours on SQLite, in the clients' process", here_rate, here_lat, bare_rate)
+    if not args.no_postgres:
+        with postgres_url("ticketgw_bench_") as url:
+            Run(args, {**env, "TICKETGW_DATABASE_URL": url}, url).run("PostgreSQL")
     if not args.no_roundup:
         compare_roundup(workdir, args.roundup_mails, args.tickets, ours_rate, two_rate)
 
     limit = settings.max_message_bytes
     big_msg = EmailMessage()
-    big_msg["From"] = "ann@example.org"
+    big_msg["From"] = customer(0)
     big_msg["Subject"] = "big"
     big_msg["Message-ID"] = f"<big-{time.time_ns()}@example.org>"
     big_msg.set_content("see attachment")
@@ -366,9 +419,11 @@ def compare_roundup(workdir: Path, count: int, issues: int, ours_rate: float,
         print(f"roundup: not measured, it could not be installed or set up: {why}")
         return
     piped = roundup.per_process(
-        [roundup_subject(reply_mail(4 * 10**6 + i), i % issues + 1) for i in range(count)])
+        [roundup_subject(reply_mail(4 * 10**6 + i, "ann@example.org"), i % issues + 1)
+         for i in range(count)])
     boxed = roundup.mbox(
-        [roundup_subject(reply_mail(5 * 10**6 + i), i % issues + 1) for i in range(count)],
+        [roundup_subject(reply_mail(5 * 10**6 + i, "ann@example.org"), i % issues + 1)
+         for i in range(count)],
         workdir / "roundup.mbox")
     print(f"roundup-mailgw, one process per mail (as an MTA pipes it): {piped:8.1f} mails/s; "
           f"ours/roundup {ours_rate / piped:.1f}x (1 process), {two_rate / piped:.1f}x "
