@@ -21,6 +21,9 @@ _OUR_WROTE = re.compile(
     r")\s*:$",
     re.IGNORECASE,
 )
+# the verb every attribution above has ("wrote", "schrieb", "a écrit", "escreveu"): a line
+# without one is no attribution, and most lines are answered by this one search
+_ATTRIBUTION_VERB = re.compile(r"wrote|schrieb|crit|escreveu", re.IGNORECASE)
 _LIBRARY_SEPARATOR = re.compile(GENERIC_MAIL_SEPARATOR, re.IGNORECASE)
 _OUR_SEPARATOR = re.compile(
     r"^(?:_{20,}"  # Outlook's line of underscores
@@ -123,6 +126,8 @@ def _attributions(probe: list[str], quoted: list[bool]) -> list[tuple[int, int]]
 
 
 def _is_attribution(library_form: str, our_form: str) -> bool:
+    if _ATTRIBUTION_VERB.search(our_form) is None:  # every pattern below needs one of these
+        return False
     if any(pattern.search(library_form) for pattern in _LIBRARY_WROTE):
         return True
     return _OUR_WROTE.match(our_form) is not None
