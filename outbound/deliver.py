@@ -232,6 +232,8 @@ class Claimed:
     payload: dict[str, Any] | None
     message_id: str | None
     raw: bytes | None
+    # when a hard bounce suppressed the recipient, looked up as written (see `_suppressed`)
+    suppressed_since: datetime | None
 
     @property
     def merged(self) -> list[int]:
@@ -239,7 +241,11 @@ class Claimed:
         return list((self.payload or {}).get("digest_of") or [])
 
 
-_CLAIMED = tuple(_OUTBOX.c[f.name] for f in fields(Claimed))
+_CLAIMED = (
+    *(_OUTBOX.c[f.name] for f in fields(Claimed) if f.name != "suppressed_since"),
+    select(_ADDRESSES.c.suppressed_since)
+    .where(_ADDRESSES.c.address == _OUTBOX.c.recipient).scalar_subquery(),
+)
 
 # Built once: every mail runs these, and a built statement skips construction and keying.
 # A row is ours when it is pending and due — or still carries the lease it was dispatched with.
@@ -306,7 +312,7 @@ class Deliverer:
         self.transport.close()
 
     def _prepare(self, session: Session, row: Claimed, now: datetime) -> Prepared | str:
-        suppressed = _suppressed_since(session, row.recipient)
+        suppressed = _suppressed(session, row)
         if suppressed is not None:
             _give_up(session, row.id, row.merged,
                      f"not mailed: {row.recipient} is suppressed since "
@@ -423,6 +429,15 @@ def _claim(session: Session, outbox_id: int, now: datetime, lease: datetime | No
                             {"outbox_id": outbox_id, "now": now, "lease": lease, "until": until}
                             ).first()
     return Claimed(*tuple(found)) if found is not None else None
+
+
+def _suppressed(session: Session, row: Claimed) -> datetime | None:
+    """When a hard bounce suppressed the row's recipient. Suppression is stored for the
+    address trimmed and in lower case; the claim already read it for the address as written,
+    which is all there is to look up when the two are the same."""
+    if row.recipient == row.recipient.strip().lower():
+        return row.suppressed_since
+    return _suppressed_since(session, row.recipient)
 
 
 def _suppressed_since(session: Session, address: str) -> datetime | None:

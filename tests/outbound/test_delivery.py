@@ -9,7 +9,8 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from gateway.broker import build_broker, start_worker
 from gateway.domain.facts import Action, Role
@@ -188,6 +189,29 @@ def test_suppressed_address_is_not_mailed(relay_runtime: Runtime, smtp_sink: Smt
     assert rows[CUSTOMER].state == "failed"
     assert "suppressed" in (rows[CUSTOMER].last_error or "")
     assert rows[VENDOR].state == "sent"
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [(VENDOR,)]
+
+
+@pytest.mark.parametrize(("stored", "written"), [
+    ("ann@example.org", "ann@example.org"),
+    ("ann@example.org", "Ann@Example.ORG"),
+    ("ann@example.org", " ann@example.org"),
+    ("Ann@Example.ORG", "Ann@Example.ORG"),  # kept as written before addresses were folded
+])
+def test_suppression_is_found_however_the_recipient_is_written(
+        relay_runtime: Runtime, smtp_sink: SmtpSink, stored: str, written: str) -> None:
+    seed_order(relay_runtime)
+    with relay_runtime.sessions.begin() as session:
+        session.add(AddressState(address=stored, rate_count=0,
+                                 suppressed_since=relay_runtime.clock.now()))
+    open_refund(relay_runtime)
+    with relay_runtime.sessions.begin() as session:
+        session.execute(update(OutboxMail).where(OutboxMail.recipient == CUSTOMER)
+                        .values(recipient=written))
+    sweep_now(relay_runtime, Deliverer(relay_runtime))
+    rows = {r.party: r for r in outbox(relay_runtime)}
+    assert rows["customer"].state == "failed"
+    assert "suppressed" in (rows["customer"].last_error or "")
     assert [m.rcpt_tos for m in smtp_sink.messages] == [(VENDOR,)]
 
 
