@@ -7,6 +7,7 @@ Actor arguments are JSON-safe ids and ISO instants, never rows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,11 @@ from outbound import sweeps
 from outbound.deliver import Deliverer, RetryPolicy, Transport
 
 DEFAULT_QUEUE = "ticketgw"
+# Rows one deliver message carries: a message costs about as much broker work as a mail
+# costs database work, while a few mails in a row keep every worker thread busy all the same.
+DELIVER_CHUNK = 8
+
+log = logging.getLogger("ticketgw.outbound")
 
 
 @dataclass
@@ -51,16 +57,23 @@ def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAUL
 
     # Actors return nothing: there is no result backend, and what they did is in the outbox
     # rows and the log.
-    def deliver(outbox_id: int, lease: str | None = None) -> None:
-        deliverer.deliver(outbox_id, parse_instant(lease) if lease else None)
+    def deliver(outbox_ids: list[int], lease: str | None = None) -> None:
+        at = parse_instant(lease) if lease else None
+        for outbox_id in outbox_ids:
+            try:
+                deliverer.deliver(outbox_id, at)
+            except Exception:  # worker loop: the row stays leased and is dispatched again
+                log.exception("outbox delivery failed", extra={"outbox_id": outbox_id})
 
     deliver_actor = _declare(broker, deliver, queue_name)
 
-    def dispatch(outbox_id: int, lease: datetime) -> None:
-        deliver_actor.send(outbox_id, format_instant(lease))
-
     def sweep_outbox() -> None:
-        sweeps.sweep_outbox(runtime.sessions, runtime.clock, dispatch)
+        leased: dict[datetime, list[int]] = {}
+        sweeps.sweep_outbox(runtime.sessions, runtime.clock,
+                            lambda outbox_id, lease: leased.setdefault(lease, []).append(outbox_id))
+        for lease, ids in leased.items():
+            for start in range(0, len(ids), DELIVER_CHUNK):
+                deliver_actor.send(ids[start:start + DELIVER_CHUNK], format_instant(lease))
 
     sweep_outbox_actor = _declare(broker, sweep_outbox, sweep_queue)
 
