@@ -22,8 +22,8 @@ _OUR_WROTE = re.compile(
     re.IGNORECASE,
 )
 # the verb every attribution above has ("wrote", "schrieb", "a écrit", "escreveu"): a line
-# without one is no attribution, and most lines are answered by this one search
-_ATTRIBUTION_VERB = re.compile(r"wrote|schrieb|crit|escreveu", re.IGNORECASE)
+# without one is no attribution, and most lines are answered by this one test
+_ATTRIBUTION_VERBS = ("wrote", "schrieb", "crit", "escreveu")
 _LIBRARY_SEPARATOR = re.compile(GENERIC_MAIL_SEPARATOR, re.IGNORECASE)
 _OUR_SEPARATOR = re.compile(
     r"^(?:_{20,}"  # Outlook's line of underscores
@@ -113,21 +113,26 @@ def _outlook_history(probe: list[str], quoted: list[bool]) -> int:
 def _attributions(probe: list[str], quoted: list[bool]) -> list[tuple[int, int]]:
     """(first, past-last) line spans of unquoted "On ... wrote:" lines, one or two lines long."""
     spans = []
+    verb = [_has_verb(line) for line in probe]  # every pattern needs one (most lines: none)
     for i, line in enumerate(probe):
         if quoted[i] or not line or len(line) > _LONGEST_HEADER_LINE:
             continue
-        if _is_attribution(line, line):
+        if verb[i] and _is_attribution(line, line):
             spans.append((i, i + 1))
-        elif i + 1 < len(probe) and probe[i + 1] and not quoted[i + 1]:
+        elif (i + 1 < len(probe) and probe[i + 1] and not quoted[i + 1]
+              and (verb[i] or verb[i + 1])):
             nxt = probe[i + 1][:_LONGEST_HEADER_LINE]
             if _is_attribution(f"{line}\n{nxt}", f"{line} {nxt}"):
                 spans.append((i, i + 2))
     return spans
 
 
+def _has_verb(line: str) -> bool:
+    low = line.lower()
+    return any(verb in low for verb in _ATTRIBUTION_VERBS)
+
+
 def _is_attribution(library_form: str, our_form: str) -> bool:
-    if _ATTRIBUTION_VERB.search(our_form) is None:  # every pattern below needs one of these
-        return False
     if any(pattern.search(library_form) for pattern in _LIBRARY_WROTE):
         return True
     return _OUR_WROTE.match(our_form) is not None
