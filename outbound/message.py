@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email import policy
 from email.errors import HeaderParseError
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
@@ -119,7 +120,7 @@ def build_message(
     msg["From"] = _address(from_addr, from_name)
     msg["To"] = _address(to_addr, to_name)
     msg["Reply-To"] = _address(reply_to, None)
-    msg["Subject"] = clean_header(rendered.subject)
+    _set_subject(msg, clean_header(rendered.subject))
     sent = (date or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     msg["Date"] = format_datetime(sent)
     own_id = _msg_id(message_id)
@@ -220,3 +221,16 @@ def _filename(value: str) -> str:
     # Path separators would let a client save the file elsewhere than its download folder.
     name = clean_header(value, limit=200).replace("/", "_").replace("\\", "_").strip(". ")
     return name or "attachment"
+
+
+def _set_subject(msg: EmailMessage, subject: str) -> None:
+    """CPython's folder (3.11) can drop a space where it splits non-ASCII text into encoded
+    words: the space becomes the fold between two of them, and whitespace between encoded
+    words is ignored when read (RFC 2047 section 6.2), so "a é b" may arrive as "a éb". The
+    older encoder keeps every space inside an encoded word; its lines are short, so the
+    generator writes them as they are."""
+    if subject.isascii():
+        msg["Subject"] = subject
+        return
+    msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n"))
+

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from outbound.message import LOOP_HEADER, build_message, clean_header, message_id_for
@@ -244,6 +244,9 @@ def test_international_domains_are_sent_as_idna() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(subject=st.text(max_size=120), name=st.text(max_size=60), filename=st.text(max_size=60))
+# the space before "¡" fell where CPython's folder split the encoded words, and was lost
+@example(subject="0 00000\xa0¡\xa0¡\xa0¡\xa0¡\xa0\U00010000\U00010000\U00010000\U00010000 ¡ ¡",
+         name="", filename="")
 def test_no_outside_text_can_add_a_header(subject: str, name: str, filename: str) -> None:
     raw = build(
         Rendered(subject, "t\n", "<p>h</p>"),
