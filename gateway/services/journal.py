@@ -86,10 +86,14 @@ _NEWEST_MESSAGE = select(func.max(Message.__table__.c.id)).where(
 def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: str,
            parties: Iterable[Role] = (Role.CUSTOMER, Role.VENDOR), *,
            event: int | None = None, notice_kind: str | None = None,
-           payload: dict[str, Any] | None = None, recipient: str | None = None) -> None:
+           payload: dict[str, Any] | None = None, recipient: str | None = None,
+           newest_message: int | None = None) -> None:
     """Outbox rows, one a recipient, written at once; the worker renders them from the
-    history as of now (messages up to the newest one)."""
-    if "messages" in inspect(ticket).dict:
+    history as of now (messages up to the newest one: `newest_message` when the caller just
+    wrote it)."""
+    if newest_message is not None:
+        upto: int | None = newest_message
+    elif "messages" in inspect(ticket).dict:
         upto = max((m.id for m in ticket.messages if m.id is not None), default=None)
     else:  # the same number without loading the ticket's whole history
         if ticket.id is None:

@@ -136,12 +136,12 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
     if action is Action.REPLY:
         if not comment or not comment.strip():
             raise UserError("a reply needs some text", code="empty_reply")
-        add_message(session, ctx, ticket, actor, comment, attachments=attachments,
-                    message_id=message_id, original=original, inbound_id=inbound_id)
+        newest = add_message(session, ctx, ticket, actor, comment, attachments=attachments,
+                             message_id=message_id, original=original, inbound_id=inbound_id)
         touch(ticket, actor, ctx.now)
         event = journal.record(session, ctx, actor, "reply", ticket=ticket)
         refresh_due(ctx, ticket)
-        journal.notify(session, ctx, ticket, "reply", event=event)
+        journal.notify(session, ctx, ticket, "reply", event=event, newest_message=newest)
         return ticket
     if comment:
         add_message(session, ctx, ticket, actor, comment, attachments=attachments,
