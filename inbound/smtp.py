@@ -16,6 +16,8 @@ import queue
 import signal
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -30,6 +32,10 @@ ONE_RECIPIENT = "452 4.5.3 one of our addresses per message; send the others sep
 TOO_MANY_CONNECTIONS = b"421 4.7.0 too many connections; try again later\r\n"
 IDLE_TIMEOUT = 120.0  # seconds without a command or data line (RFC 5321 4.5.3.2 minimums)
 MAX_CONNECTIONS = 200
+# Under load, a batch waits up to this long for more mail to share its commit, but never for
+# more mails than there are connections (PostgreSQL's commit_delay and commit_siblings).
+# Measured with 8 connections: the listener's CPU a mail 4.7 -> 3.7 ms, mails/s +15 %.
+LINGER = 0.004
 MAX_BATCH = 16  # mails a commit at most: the first of them waits for the rest
 SHUTDOWN_GRACE = 30.0  # seconds mail in flight may take to finish on SIGTERM
 # aiosmtpd's own answers for too-large mail carry no enhanced status code (RFC 3463)
@@ -86,14 +92,18 @@ class IntakeQueue:
     """Mails waiting for intake, taken by `threads` threads in batches: each thread takes
     what has arrived (up to `max_batch`) and runs it as one transaction with one commit
     (group commit), then answers every mail of it. Under load, mails that arrive while a
-    batch runs share the next commit; alone, a mail is its own batch and waits for nothing.
-    The event loop only queues and awaits."""
+    batch runs share the next commit, and a batch waits a moment (LINGER) for company;
+    alone, a mail is its own batch and waits for nothing. The event loop only queues and
+    awaits."""
 
-    def __init__(self, runtime: Runtime, threads: int, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, runtime: Runtime, threads: int, max_batch: int = MAX_BATCH,
+                 senders: Callable[[], int] = lambda: MAX_BATCH) -> None:
         self.runtime = runtime
+        self.senders = senders  # how many may send at once: the open connections
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[Incoming, asyncio.Future[Outcome]] | None] = (
             queue.SimpleQueue())
+        self._busy = False  # the last batch had company: more mail is likely on its way
         self._threads = [threading.Thread(target=self._run, name=f"intake-{i}", daemon=True)
                          for i in range(threads)]
         for thread in self._threads:
@@ -114,6 +124,8 @@ class IntakeQueue:
         """Run one batch starting with `first`; True when the stop sentinel came."""
         batch = [first]
         stopping = self._drain(batch)
+        if not stopping and self._busy and len(batch) < self.max_batch:
+            stopping = self._linger(batch)
 
         def more() -> list[Incoming]:
             # asked when this process's turn to write has come (SQLite: another process may
@@ -127,7 +139,25 @@ class IntakeQueue:
                                 None if stopping else more)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             future.get_loop().call_soon_threadsafe(_resolve, future, outcome)
+        self._busy = len(batch) > 1
         return stopping
+
+    def _linger(self, batch: list[tuple[Incoming, asyncio.Future[Outcome]]]) -> bool:
+        """Under load, wait up to LINGER for more mail to share the commit, as long as more
+        connections are open than mails in the batch; True when the stop sentinel came."""
+        deadline = time.monotonic() + LINGER
+        while len(batch) < min(self.max_batch, self.senders()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if item is None:
+                return True
+            batch.append(item)
+        return False
 
     def _drain(self, batch: list[tuple[Incoming, asyncio.Future[Outcome]]]) -> bool:
         """Add what is queued to `batch`, up to the limit; True when the stop sentinel came."""
@@ -244,7 +274,7 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
                      timeout: float = IDLE_TIMEOUT) -> Listener:
     """Listen on host:port (0 picks a free port: see `Listener.port`)."""
     gate = Gate(max_connections)
-    intake = IntakeQueue(runtime, pool_size(runtime))
+    intake = IntakeQueue(runtime, pool_size(runtime), senders=lambda: gate.connections)
     handler = InboundHandler(runtime, intake, gate, rate=rate)
     settings = runtime.settings
 
