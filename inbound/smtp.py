@@ -276,6 +276,7 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
     # what start-up made (mappers, compiled statements, templates) lives as long as the
     # process: the cyclic collector need not walk it again on every full pass (about 8 %
     # of the listener's CPU a mail, bench/inbound.py)
+    gc.collect()  # garbage left now would be kept for good once frozen
     gc.freeze()
     gate = Gate(max_connections)
     intake = IntakeQueue(runtime, pool_size(runtime), senders=lambda: gate.connections)
