@@ -3,6 +3,7 @@ order; a mail that fails takes none of the others with it. SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -11,7 +12,9 @@ from sqlalchemy import event, select
 
 from gateway.domain.facts import Role
 from inbound import intake
-from inbound.intake import Incoming, receive_many
+from inbound import smtp as smtp_module
+from inbound.intake import Incoming, Outcome, receive_many
+from inbound.smtp import IntakeQueue
 from store.models import InboundMail
 from tests.inbound.conftest import (
     CUSTOMER,
@@ -145,3 +148,34 @@ def test_mail_that_arrives_while_waiting_to_write_joins_the_batch(world: World,
     assert [o.state for o in outcomes] == ["applied"] * 3
     texts = [m["text"] for m in world.ticket(number)["messages"]]  # type: ignore[attr-defined]
     assert texts == ["first message", "first", "second", "third"]
+
+
+def test_a_lone_mail_waits_for_nothing_and_a_busy_batch_waits_for_company(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit delay: alone, a mail is taken at once; under load a batch waits (LINGER)
+    until as many mails as open connections have come. LINGER is made 60 s here: either
+    wait below would fail its 10 s deadline if the wait were not cut short."""
+    batches: list[int] = []
+
+    def taken(runtime: object, mails: list[Incoming], more: object = None) -> list[Outcome]:
+        extra = list(more()) if callable(more) else []  # type: ignore[arg-type]
+        batches.append(len(mails) + len(extra))
+        return [Outcome("applied", "250 2.0.0 ok", "", None, None)] * batches[-1]
+
+    monkeypatch.setattr(smtp_module, "receive_many", taken)
+    monkeypatch.setattr(smtp_module, "LINGER", 60.0)
+    intake = IntakeQueue(None, 1, senders=lambda: 3)  # type: ignore[arg-type]
+    mail = Incoming(b"Subject: x\r\n\r\nx\r\n", CUSTOMER, f"support@{DOMAIN}")
+
+    async def scenario() -> None:
+        await asyncio.wait_for(intake.submit(mail), 10)  # alone: at once
+        intake._busy = True  # as after a batch that had company
+        first = intake.submit(mail)
+        rest = [intake.submit(mail), intake.submit(mail)]
+        await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        intake.stop()
+    assert batches == [1, 3]
