@@ -71,7 +71,7 @@ def test_a_batch_is_one_commit_and_each_mail_sees_the_ones_before(world: World,
     assert view["status"] == "closed"
     assert [m["text"] for m in view["messages"]] == [  # type: ignore[attr-defined]
         "first message", "It stops at 80 percent.", "Solved, thanks!"]
-    assert world.ticket(follow_up)["messages"][0]["text"] == "It broke again."  # type: ignore[arg-type, index]
+    assert world.ticket(follow_up)["messages"][0]["text"] == "It broke again."  # type: ignore[index]
     with world.runtime.sessions() as session:
         rows = session.execute(select(InboundMail).order_by(InboundMail.id)).scalars().all()
         assert [r.state for r in rows] == ["applied", "ignored", "applied", "applied",
@@ -158,7 +158,7 @@ def test_a_lone_mail_waits_for_nothing_and_a_busy_batch_waits_for_company(
     batches: list[int] = []
 
     def taken(runtime: object, mails: list[Incoming], more: object = None) -> list[Outcome]:
-        extra = list(more()) if callable(more) else []  # type: ignore[arg-type]
+        extra = list(more()) if callable(more) else []
         batches.append(len(mails) + len(extra))
         return [Outcome("applied", "250 2.0.0 ok", "", None, None)] * batches[-1]
 
