@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.domain.facts import Role
 from gateway.services.context import Actor, ServiceContext
@@ -23,6 +24,19 @@ def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> i
     key = session.connection().execute(insert(table_of(model)), values).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def write_columns(session: Session, obj: Base, values: dict[str, Any]) -> None:
+    """Change columns of a loaded row now, through the table; the object shows the values
+    as its own (nothing left for the flush). The caller makes sure none of these columns
+    has a change of its own waiting for the flush."""
+    state = inspect(obj)
+    identity = state.identity
+    assert identity is not None, "only a row already in the database"
+    where = (column == identity[i] for i, column in enumerate(state.mapper.primary_key))
+    session.connection().execute(update(table_of(type(obj))).where(*where).values(values))
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
 
 
 def table_of(model: type[Base]) -> Table:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.domain import rules
 from gateway.domain.errors import NotFound
@@ -68,29 +69,64 @@ def set_deadline(ticket: Ticket, deadline: rules.Deadline | None) -> None:
         ticket.process_at = deadline.due_at
 
 
-def refresh_due(ctx: ServiceContext, ticket: Ticket) -> None:
+def due_columns(ctx: ServiceContext, ticket: Ticket) -> dict[str, object]:
     """The next instant the deadline sweep must look at this ticket, and what it does then."""
     if ticket.status != Status.OPEN.value:
-        ticket.due_at, ticket.due_kind = None, None
-    elif ticket.type in REQUEST_TYPES:
-        ticket.due_at = ticket.process_at
-        ticket.due_kind = "process" if ticket.process_at is not None else None
-    elif ticket.last_activity_at is not None and ticket.last_activity_side is not None:
+        return {"due_at": None, "due_kind": None}
+    if ticket.type in REQUEST_TYPES:
+        return {"due_at": ticket.process_at,
+                "due_kind": "process" if ticket.process_at is not None else None}
+    if ticket.last_activity_at is not None and ticket.last_activity_side is not None:
         step = rules.inactivity_step(
             ctx.policy, ticket.last_activity_at, Role(ticket.last_activity_side),
             ticket.warnings_sent, vendor_zone(ticket),
         )
-        ticket.due_at, ticket.due_kind = step.due_at, step.kind
-    else:
-        ticket.due_at, ticket.due_kind = None, None
+        return {"due_at": step.due_at, "due_kind": step.kind}
+    return {"due_at": None, "due_kind": None}
+
+
+def refresh_due(ctx: ServiceContext, ticket: Ticket) -> None:
+    """Set the ticket's next deadline (due_columns) on the object, for the flush."""
+    for key, value in due_columns(ctx, ticket).items():
+        setattr(ticket, key, value)
+
+
+def activity_columns(actor: Actor, at: datetime) -> dict[str, object]:
+    """Activity by a party restarts the inactivity clock (warnings are not activity)."""
+    if actor.role in (Role.CUSTOMER, Role.VENDOR, Role.STAFF):
+        return {"last_activity_at": at, "last_activity_side": _side(actor.role).value,
+                "warnings_sent": 0}
+    return {}
 
 
 def touch(ticket: Ticket, actor: Actor, at: datetime) -> None:
-    """Activity by a party restarts the inactivity clock (warnings are not activity)."""
-    if actor.role in (Role.CUSTOMER, Role.VENDOR, Role.STAFF):
-        ticket.last_activity_at = at
-        ticket.last_activity_side = _side(actor.role).value
-        ticket.warnings_sent = 0
+    """Restart the inactivity clock on the object, for the flush."""
+    for key, value in activity_columns(actor, at).items():
+        setattr(ticket, key, value)
+
+
+def note_activity(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor) -> None:
+    """`touch` then `refresh_due`, written through the table at once when nothing else of the
+    ticket waits for the flush: a reply changes only these columns, and the unit of work
+    costs several times the one UPDATE (measured in bench/inbound.py)."""
+    if inspect(ticket).modified:  # pending changes: the flush writes these with them
+        touch(ticket, actor, ctx.now)
+        refresh_due(ctx, ticket)
+        return
+    changed = _settle(ticket, activity_columns(actor, ctx.now))
+    changed.update(_settle(ticket, due_columns(ctx, ticket)))
+    if changed:
+        journal.write_columns(session, ticket, changed)
+
+
+def _settle(ticket: Ticket, values: dict[str, object]) -> dict[str, object]:
+    """Show values as the row's own (no pending change); returns those that differ."""
+    changed = {}
+    for key, value in values.items():
+        if getattr(ticket, key) != value:
+            changed[key] = value
+            set_committed_value(ticket, key, value)
+    return changed
 
 
 def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor, text: str,

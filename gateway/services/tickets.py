@@ -31,6 +31,7 @@ from gateway.services.ticket_state import (  # the ticket services' whole surfac
     convert,
     find_order,
     find_ticket,
+    note_activity,
     recompute_vendor_deadlines,
     refresh_due,
     set_deadline,
@@ -138,9 +139,8 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
             raise UserError("a reply needs some text", code="empty_reply")
         newest = add_message(session, ctx, ticket, actor, comment, attachments=attachments,
                              message_id=message_id, original=original, inbound_id=inbound_id)
-        touch(ticket, actor, ctx.now)
+        note_activity(session, ctx, ticket, actor)
         event = journal.record(session, ctx, actor, "reply", ticket=ticket)
-        refresh_due(ctx, ticket)
         journal.notify(session, ctx, ticket, "reply", event=event, newest_message=newest)
         return ticket
     if comment:

@@ -321,3 +321,42 @@ def test_weekend_pause_off_runs_the_clock_all_week(backend_url: str, tmp_path: P
         assert open_(rt, friday_16_berlin)["process_at"] == "2026-11-21T15:00:00Z"  # Saturday
     finally:
         rt.close()
+
+
+def _activity(rt: Runtime, number: int) -> tuple[Any, ...]:
+    with rt.sessions() as session:
+        row = session.execute(
+            select(Ticket.last_activity_at, Ticket.last_activity_side, Ticket.warnings_sent,
+                   Ticket.due_at, Ticket.due_kind).where(Ticket.number == number)).one()
+        return tuple(row)
+
+
+def test_a_reply_restarts_the_clock_in_the_database_and_on_the_ticket(runtime: Runtime) -> None:
+    setup_shop(runtime)
+    open_(runtime, BERLIN_THU_10, TicketType.TECH_SUPPORT, comment="cannot download")
+    assert run(runtime, datetime(2026, 11, 23, 9, 0, tzinfo=UTC)).warnings == 1
+    replied = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    with runtime.sessions.begin() as session:
+        ticket = tickets.act(session, runtime.context(replied), 1001, Action.REPLY, VENDOR,
+                             comment="try again")
+        shown = (ticket.last_activity_at, ticket.last_activity_side, ticket.warnings_sent,
+                 ticket.due_at, ticket.due_kind)
+        assert not session.dirty  # written at once: nothing left for the flush
+    # vendor spoke last: the first warning 7 business days on (Wed 2 Dec, 10:00 UTC)
+    assert shown == (replied, "vendor", 0, datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+                     "warning")
+    assert _activity(runtime, 1001) == shown
+
+
+def test_a_reply_after_other_changes_of_the_ticket_keeps_them_all(runtime: Runtime) -> None:
+    setup_shop(runtime)
+    open_(runtime, BERLIN_THU_10, TicketType.TECH_SUPPORT, comment="cannot download")
+    replied = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    with runtime.sessions.begin() as session:
+        pending = tickets.find_ticket(session, 1001)
+        pending.warnings_sent = 1  # a change waiting for the flush, on a column a reply sets
+        pending.escalated = True
+        tickets.act(session, runtime.context(replied), 1001, Action.REPLY, VENDOR,
+                    comment="try again")
+    assert _activity(runtime, 1001)[:3] == (replied, "vendor", 0)
+    assert show(runtime, 1001)["escalated"] is True
