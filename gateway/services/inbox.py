@@ -29,15 +29,17 @@ def _text(value: str) -> str:
 
 
 # Built once: intake runs these for every mail, and building a statement costs more than
-# running it (SQLAlchemy then finds the compiled form in its cache).
+# running it (SQLAlchemy then finds the compiled form in its cache). The states are spelled
+# out: an IN list of binds is rewritten on every run ("expanding" parameters).
+_DONE_STATE = or_(*(InboundMail.state == state for state in _DONE))
 _SAME_MESSAGE = (
     select(InboundMail.id)
-    .where(InboundMail.state.in_(_DONE), InboundMail.message_id == bindparam("message_id"),
+    .where(_DONE_STATE, InboundMail.message_id == bindparam("message_id"),
            InboundMail.sender == bindparam("sender"), InboundMail.id != bindparam("exclude"))
     .order_by(InboundMail.id).limit(1))
 _SAME_BYTES = (
     select(InboundMail.id)
-    .where(InboundMail.state.in_(_DONE), InboundMail.sha256 == bindparam("sha256"),
+    .where(_DONE_STATE, InboundMail.sha256 == bindparam("sha256"),
            InboundMail.message_id.is_(None), InboundMail.id != bindparam("exclude"))
     .order_by(InboundMail.id).limit(1))
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import socket
 
+from aiosmtpd.smtp import SMTP
+from hypothesis import example, given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from gateway.domain.facts import Role
+from inbound.smtp import InboundSMTP
 from store.models import InboundMail, Message, OutboxMail, Ticket
 from tests.inbound.conftest import (
     CUSTOMER,
@@ -207,3 +211,23 @@ def test_vendor_legacy_refund_runs_in_five_minutes(world: World) -> None:
                         Actor(Role.VENDOR, VENDOR, source="web"))
         assert ticket.process_at == world.runtime.clock.now().replace(microsecond=0) + \
             timedelta(minutes=5)
+
+
+_ADDRESS_ARGS = st.one_of(
+    st.text(max_size=60),
+    st.builds(lambda local, domain, rest: f"<{local}@{domain}>{rest}",
+              st.text(max_size=20), st.text(max_size=20),
+              st.sampled_from(["", " SIZE=3000", "  BODY=8BITMIME SMTPUTF8", " (x)", ">"])),
+    st.sampled_from(["", "<>", " <a@b.example>", "a@b.example", '<"a b"@c.example>',
+                     "<@relay.example:a@b.example>", "<a@[127.0.0.1]>", "<" + "x" * 70 + "@b>",
+                     "<a@b", "a@b> SIZE=1"]),
+)
+
+
+@given(arg=_ADDRESS_ARGS, limit=st.sampled_from([0, 64]))
+@example(arg="<" + "x" * 70 + "@b.example>", limit=64)
+def test_mail_and_rcpt_addresses_parse_as_aiosmtpd_parses_them(arg: str, limit: int) -> None:
+    """The listener's faster MAIL/RCPT address parse answers exactly as aiosmtpd's own."""
+    ours, theirs = InboundSMTP.__new__(InboundSMTP), SMTP.__new__(SMTP)
+    ours.local_part_limit = theirs.local_part_limit = limit
+    assert ours._getaddr(arg) == theirs._getaddr(arg)
