@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Conflict, Reject, UserError
 from gateway.domain.facts import Action, Role, TicketType
-from gateway.services import inbox, journal, tickets
+from gateway.services import inbox, journal, ticket_rows, tickets
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.runtime import Runtime
+from gateway.services.ticket_rows import TicketRow
 from inbound.commands import Commands, describe_unknown, parse_commands
 from inbound.parse import ParsedMail
 from inbound.replies import extract_reply
@@ -33,8 +34,20 @@ class Result:
     decision: str
     reason: str
     reply: str  # the SMTP answer
-    ticket: Ticket | None = None
+    ticket: Landed | None = None
     keep_raw: bool = True  # False: the sender keeps the mail and retries; not stored
+
+
+@dataclass(frozen=True)
+class Landed:
+    """The ticket a mail landed on."""
+
+    id: int
+    number: int
+
+    @classmethod
+    def of(cls, ticket: Ticket | TicketRow) -> Landed:
+        return cls(ticket.id, ticket.number)
 
 
 def apply(session: Session, runtime: Runtime, mail: ParsedMail, ctx: MailContext,
@@ -72,6 +85,7 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
             ctx: MailContext, verdict: Verdict, inbound_id: int) -> Result:
     number = verdict.ticket_number
     assert number is not None and verdict.role is not None
+    row = _row(ctx, number)
     parsed = parse_commands(new_text(mail))
     text = parsed.text or ("(attachments only)" if mail.attachments else "")
     actor = _actor(ctx, verdict)
@@ -87,7 +101,7 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
             try:
                 with session.begin_nested():
                     ticket = _run(session, sctx, number, Commands((), (), text), actor, mail,
-                                  inbound_id)
+                                  inbound_id, row)
             except UserError as exc:
                 return _refused(session, sctx, runtime, number, verdict, ctx, exc)
         _notice(session, sctx, runtime, number, verdict.role, ctx.sender, "command_refused",
@@ -101,9 +115,10 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
         if parsed.commands:  # several actions: all of them or none
             with session.begin_nested():
                 ticket = _run(session, sctx, number, Commands(parsed.commands, (), text), actor,
-                              mail, inbound_id)
-        else:  # a reply is refused before it changes anything (services.act checks first)
-            ticket = _run(session, sctx, number, Commands((), (), text), actor, mail, inbound_id)
+                              mail, inbound_id, row)
+        else:  # a reply is refused before it changes anything (services check first)
+            ticket = _run(session, sctx, number, Commands((), (), text), actor, mail, inbound_id,
+                          row)
     except UserError as exc:
         return _refused(session, sctx, runtime, number, verdict, ctx, exc)
     done = ", ".join(f"#{c.action.value}" for c in parsed.commands)
@@ -115,10 +130,15 @@ def _thread(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Pars
 
 
 def _run(session: Session, sctx: ServiceContext, number: int, parsed: Commands, actor: Actor,
-         mail: ParsedMail, inbound_id: int) -> Ticket:
-    """The comment, then each command in order; the comment rides on the first action."""
+         mail: ParsedMail, inbound_id: int, row: TicketRow | None) -> Landed:
+    """The comment, then each command in order; the comment rides on the first action. A
+    plain reply to a ticket the row path takes is written from the row intake read."""
     extra = dict(message_id=mail.message_id, original=mail.text, inbound_id=inbound_id,
                  attachments=attachments(mail))
+    if not parsed.commands and row is not None and ticket_rows.can_reply(row):
+        ticket_rows.reply(session, sctx, row, actor, parsed.text,
+                          **extra)  # type: ignore[arg-type]
+        return Landed.of(row)
     if not parsed.commands:
         ticket = tickets.act(session, sctx, number, Action.REPLY, actor, comment=parsed.text,
                              **extra)  # type: ignore[arg-type]
@@ -130,7 +150,15 @@ def _run(session: Session, sctx: ServiceContext, number: int, parsed: Commands, 
                                  comment=comment, value=command.value,
                                  **(extra if comment else {}))  # type: ignore[arg-type]
             comment = None
-    return ticket
+    return Landed.of(ticket)
+
+
+def _row(ctx: MailContext, number: int) -> TicketRow | None:
+    """The row intake read of the ticket the verdict names."""
+    for ref in (ctx.token_ticket, ctx.reference_ticket, ctx.subject_ticket):
+        if ref is not None and ref.number == number:
+            return ref.row
+    return None
 
 
 def _refused(session: Session, sctx: ServiceContext, runtime: Runtime, number: int,
@@ -153,10 +181,11 @@ def _open(session: Session, sctx: ServiceContext, runtime: Runtime, mail: Parsed
     body = new_text(mail).strip() or mail.subject.strip() or "(no text)"
     try:
         with session.begin_nested():
-            ticket = tickets.open_ticket(
+            opened = tickets.open_ticket(
                 session, sctx, verdict.receipt, ticket_type, _actor(ctx, verdict), comment=body,
                 awaiting_confirmation=awaiting, message_id=mail.message_id, original=mail.text,
                 inbound_id=inbound_id, attachments=attachments(mail))
+            ticket = Landed.of(opened)
     except UserError as exc:
         raise Reject(exc.message, smtp_code="550 5.7.0", code=exc.code) from None
     if awaiting:

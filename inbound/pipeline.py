@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from datetime import timedelta
 from types import ModuleType
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Role
 from gateway.domain.tokens import Tokens
-from gateway.services import inbox
+from gateway.services import inbox, ticket_rows
 from gateway.services.runtime import Runtime
 from inbound.parse import ParsedMail
 from inbound.rules import (
@@ -37,7 +37,7 @@ from inbound.rules import (
     unmatched,
 )
 from inbound.rules.base import MailContext, OrderRef, TicketRef, Verdict
-from store.models import Order, OutboxMail, Ticket, Vendor
+from store.models import Order, OutboxMail, Ticket
 
 # The order is the policy: automated mail first (it never makes tickets), then repeats and
 # floods, then matching from the strongest evidence to the weakest (SPEC 8).
@@ -127,21 +127,12 @@ def is_verified(auth_results: Iterable[str], trusted: str, sender: str) -> bool:
     return False
 
 
-# columns only: loading the Ticket entity would pull its order, vendor and product; built
-# once, as intake runs it for every reply
-_TICKET_REF = (
-    select(Ticket.number, Ticket.status, Order.customer_email, Vendor.account_email,
-           Vendor.cs_email)
-    .join(Order, Order.id == Ticket.order_id).join(Vendor, Vendor.id == Order.vendor_id)
-    .where(Ticket.number == bindparam("number")))
-
-
 def _ticket_ref(session: Session, number: int) -> TicketRef | None:
-    row = session.connection().execute(_TICKET_REF, {"number": number}).first()
+    row = ticket_rows.load_row(session, number)
     if row is None:
         return None
-    vendor = frozenset(a.lower() for a in (row.account_email, row.cs_email) if a)
-    return TicketRef(row.number, row.status, row.customer_email.lower(), vendor)
+    return TicketRef(row.number, row.status, row.customer_email.lower(),
+                     frozenset(a.lower() for a in row.vendor_addresses), row)
 
 
 def _referenced_number(session: Session, ids: list[str]) -> int | None:

@@ -26,17 +26,24 @@ def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> i
     return int(key[0])
 
 
-def write_columns(session: Session, obj: Base, values: dict[str, Any]) -> None:
-    """Change columns of a loaded row now, through the table; the object shows the values
-    as its own (nothing left for the flush). The caller makes sure none of these columns
-    has a change of its own waiting for the flush."""
-    state = inspect(obj)
-    identity = state.identity
-    assert identity is not None, "only a row already in the database"
-    where = (column == identity[i] for i, column in enumerate(state.mapper.primary_key))
-    session.connection().execute(update(table_of(type(obj))).where(*where).values(values))
-    for key, value in values.items():
-        set_committed_value(obj, key, value)
+def write_columns(session: Session, model: type[Base], row_id: int,
+                  values: dict[str, Any]) -> None:
+    """Change columns of one row now, through the table (no unit of work). An object of the
+    row already loaded in the session shows the values as its own, so it is never stale and
+    leaves nothing for the flush; the caller makes sure none of these columns has a change
+    of its own waiting for the flush."""
+    table = table_of(model)
+    session.connection().execute(update(table).where(table.c.id == row_id).values(values))
+    obj = loaded(session, model, row_id)
+    if obj is not None:
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+
+
+def loaded(session: Session, model: type[Base], row_id: int) -> Base | None:
+    """The object of this row when the session has it loaded."""
+    found = session.identity_map.get(session.identity_key(model, row_id))
+    return found if isinstance(found, model) else None
 
 
 def table_of(model: type[Base]) -> Table:
@@ -45,22 +52,24 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-def forget(session: Session, obj: object, attribute: str) -> None:
+def forget(session: Session, obj: object | None, attribute: str) -> None:
     """Expire a loaded collection that a row was just written to behind the ORM's back."""
-    if attribute in inspect(obj).dict:
+    if obj is not None and attribute in inspect(obj).dict:
         session.expire(obj, [attribute])
 
 
 def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
-           ticket: Ticket | None = None, vendor_id: int | None = None,
-           old: object = None, new: object = None, note: str | None = None) -> int:
-    """One line of the event log, written at once; returns its id."""
-    ticket_id = None
+           ticket: Ticket | None = None, ticket_id: int | None = None,
+           vendor_id: int | None = None, old: object = None, new: object = None,
+           note: str | None = None) -> int:
+    """One line of the event log, written at once; returns its id. The ticket is given as
+    an object, or as its id (the object, when loaded, shows the line when read again)."""
     if ticket is not None:
         if ticket.id is None:
             session.flush()
         ticket_id = ticket.id
-        forget(session, ticket, "events")
+    if ticket_id is not None:
+        forget(session, ticket or loaded(session, Ticket, ticket_id), "events")
     return insert_row(session, Event, {
         "ticket_id": ticket_id,
         "vendor_id": vendor_id,
@@ -86,10 +95,17 @@ def party_address(ticket_or_order: Ticket | Order, party: Role,
                   staff_email: str) -> tuple[str, str]:
     """(address, locale) a party of this ticket is mailed at."""
     order = ticket_or_order.order if isinstance(ticket_or_order, Ticket) else ticket_or_order
+    return pick_address(party, (order.customer_email, order.locale),
+                        (order.vendor.mail_address, order.vendor.locale), staff_email)
+
+
+def pick_address(party: Role, customer: tuple[str, str], vendor: tuple[str, str],
+                 staff_email: str) -> tuple[str, str]:
+    """(address, locale) of `party`, given the customer's and the vendor's."""
     if party is Role.CUSTOMER:
-        return order.customer_email, order.locale
+        return customer
     if party is Role.VENDOR:
-        return order.vendor.mail_address, order.vendor.locale
+        return vendor
     return staff_email, "en"
 
 
@@ -113,25 +129,33 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
         if ticket.id is None:
             session.flush()
         upto = session.connection().execute(_NEWEST_MESSAGE, {"ticket_id": ticket.id}).scalar()
-    rows = []
-    for party in parties:
-        address, locale = party_address(ticket, party, ctx.staff_email)
-        rows.append({
-            "ticket_id": ticket.id,
-            "order_id": ticket.order_id,
-            "event_id": event,
-            "upto_message_id": upto,
-            "event": event_name,
-            "notice_kind": notice_kind,
-            "party": str(party),
-            "recipient": recipient or address,
-            "locale": locale,
-            "payload": payload,
-            "state": "pending",
-            "attempts": 0,
-            "created_at": ctx.recorded_at,
-            "next_attempt_at": ctx.recorded_at,
-        })
+    write_outbox(session, ctx, ticket.id, ticket.order_id,
+                 [(party, *party_address(ticket, party, ctx.staff_email)) for party in parties],
+                 event_name, event=event, upto=upto, notice_kind=notice_kind, payload=payload,
+                 recipient=recipient)
+
+
+def write_outbox(session: Session, ctx: ServiceContext, ticket_id: int, order_id: int,
+                 parties: Iterable[tuple[Role, str, str]], event_name: str, *,
+                 event: int | None, upto: int | None, notice_kind: str | None = None,
+                 payload: dict[str, Any] | None = None, recipient: str | None = None) -> None:
+    """The outbox rows of one change: one for each (party, address, locale)."""
+    rows = [{
+        "ticket_id": ticket_id,
+        "order_id": order_id,
+        "event_id": event,
+        "upto_message_id": upto,
+        "event": event_name,
+        "notice_kind": notice_kind,
+        "party": str(party),
+        "recipient": recipient or address,
+        "locale": locale,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "created_at": ctx.recorded_at,
+        "next_attempt_at": ctx.recorded_at,
+    } for party, address, locale in parties]
     if rows:
         session.connection().execute(insert(table_of(OutboxMail)), rows)
 

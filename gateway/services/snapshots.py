@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,10 +20,79 @@ from gateway.domain.facts import (
     TicketType,
     VendorFacts,
 )
-from store.models import Order, Ticket, Vendor
+from store.models import Order, Payment, Ticket
 
 
-def vendor_facts(vendor: Vendor) -> VendorFacts:
+class VendorLike(Protocol):
+    """What the rules read of a vendor: a Vendor, or a row of its columns."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def may_respond(self) -> bool: ...
+    @property
+    def partial_refunds_enabled(self) -> bool: ...
+    @property
+    def dispute_count(self) -> int: ...
+
+
+class OrderLike(Protocol):
+    """What the rules read of an order besides its product and bills."""
+
+    @property
+    def purchased_at(self) -> datetime: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def refunded_amount(self) -> Decimal: ...
+    @property
+    def subscription(self) -> str | None: ...
+    @property
+    def shipped(self) -> bool: ...
+    @property
+    def return_info(self) -> bool: ...
+    @property
+    def support_active(self) -> bool: ...
+
+
+class TicketLike(Protocol):
+    """What the rules read of a ticket: a Ticket, or a row of its columns."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def refund_kind(self) -> str | None: ...
+    @property
+    def refund_value(self) -> Decimal | None: ...
+    @property
+    def escalated(self) -> bool: ...
+    @property
+    def awaiting_confirmation(self) -> bool: ...
+    @property
+    def disputable_until(self) -> datetime | None: ...
+    @property
+    def close_reason(self) -> str | None: ...
+    @property
+    def last_activity_at(self) -> datetime | None: ...
+    @property
+    def last_activity_side(self) -> str | None: ...
+    @property
+    def warnings_sent(self) -> int: ...
+    @property
+    def process_rule(self) -> str | None: ...
+    @property
+    def process_at(self) -> datetime | None: ...
+
+
+def vendor_facts(vendor: VendorLike) -> VendorFacts:
     return VendorFacts(
         zone=vendor.timezone,
         may_respond=vendor.may_respond,
@@ -31,16 +104,22 @@ def vendor_facts(vendor: Vendor) -> VendorFacts:
 def order_facts(order: Order) -> OrderFacts:
     # only a recurring product's windows and refunds depend on its bills: others never load them
     latest = order.payments[-1] if order.product.recurring and order.payments else None
+    return order_facts_of(order, order.product.kind, order.product.recurring, latest)
+
+
+def order_facts_of(order: OrderLike, kind: str, recurring: bool,
+                   latest: Payment | None) -> OrderFacts:
+    """`latest`: a recurring product's last bill (None for one that is not recurring)."""
     return OrderFacts(
         purchased_at=order.purchased_at,
         amount=order.amount,
-        kind=order.product.kind,
-        recurring=order.product.recurring,
+        kind=kind,
+        recurring=recurring,
         quantity=order.quantity,
         latest_bill_at=latest.at if latest is not None else None,
         latest_bill_amount=latest.amount if latest is not None else None,
         refunded_amount=order.refunded_amount,
-        subscription_active=order.product.recurring and order.subscription == "active",
+        subscription_active=recurring and order.subscription == "active",
         shipped=order.shipped,
         return_info=order.return_info,
         support_active=order.support_active,
@@ -58,6 +137,11 @@ def open_types(session: Session, order_id: int, *, except_id: int | None = None
 def ticket_facts(session: Session, ticket: Ticket, *,
                  with_open_types: bool = True) -> TicketFacts:
     """`with_open_types=False` skips a query when the action cannot open or convert a ticket."""
+    return ticket_facts_of(ticket, open_types(session, ticket.order_id, except_id=ticket.id)
+                           if with_open_types else frozenset())
+
+
+def ticket_facts_of(ticket: TicketLike, open_types: frozenset[TicketType]) -> TicketFacts:
     return TicketFacts(
         type=TicketType(ticket.type),
         status=Status(ticket.status),
@@ -73,6 +157,5 @@ def ticket_facts(session: Session, ticket: Ticket, *,
         last_activity_side=Role(ticket.last_activity_side) if ticket.last_activity_side else None,
         warnings_sent=ticket.warnings_sent,
         deadline_rule=DeadlineRule(ticket.process_rule) if ticket.process_rule else None,
-        open_types=(open_types(session, ticket.order_id, except_id=ticket.id)
-                    if with_open_types else frozenset()),
+        open_types=open_types,
     )

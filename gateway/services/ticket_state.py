@@ -20,7 +20,7 @@ from gateway.domain.facts import (
 from gateway.domain.reasons import check_code
 from gateway.services import journal
 from gateway.services.context import Actor, ServiceContext
-from gateway.services.snapshots import order_facts, vendor_facts
+from gateway.services.snapshots import TicketLike, order_facts, vendor_facts
 from store.db import is_postgres
 from store.models import Attachment, Message, Order, Ticket, Vendor
 
@@ -69,8 +69,9 @@ def set_deadline(ticket: Ticket, deadline: rules.Deadline | None) -> None:
         ticket.process_at = deadline.due_at
 
 
-def due_columns(ctx: ServiceContext, ticket: Ticket) -> dict[str, object]:
-    """The next instant the deadline sweep must look at this ticket, and what it does then."""
+def due_columns(ctx: ServiceContext, ticket: TicketLike, zone: str) -> dict[str, object]:
+    """The next instant the deadline sweep must look at this ticket, and what it does then
+    (`zone`: the vendor's time zone)."""
     if ticket.status != Status.OPEN.value:
         return {"due_at": None, "due_kind": None}
     if ticket.type in REQUEST_TYPES:
@@ -79,7 +80,7 @@ def due_columns(ctx: ServiceContext, ticket: Ticket) -> dict[str, object]:
     if ticket.last_activity_at is not None and ticket.last_activity_side is not None:
         step = rules.inactivity_step(
             ctx.policy, ticket.last_activity_at, Role(ticket.last_activity_side),
-            ticket.warnings_sent, vendor_zone(ticket),
+            ticket.warnings_sent, zone,
         )
         return {"due_at": step.due_at, "due_kind": step.kind}
     return {"due_at": None, "due_kind": None}
@@ -87,7 +88,7 @@ def due_columns(ctx: ServiceContext, ticket: Ticket) -> dict[str, object]:
 
 def refresh_due(ctx: ServiceContext, ticket: Ticket) -> None:
     """Set the ticket's next deadline (due_columns) on the object, for the flush."""
-    for key, value in due_columns(ctx, ticket).items():
+    for key, value in due_columns(ctx, ticket, vendor_zone(ticket)).items():
         setattr(ticket, key, value)
 
 
@@ -114,9 +115,9 @@ def note_activity(session: Session, ctx: ServiceContext, ticket: Ticket, actor: 
         refresh_due(ctx, ticket)
         return
     changed = _settle(ticket, activity_columns(actor, ctx.now))
-    changed.update(_settle(ticket, due_columns(ctx, ticket)))
+    changed.update(_settle(ticket, due_columns(ctx, ticket, vendor_zone(ticket))))
     if changed:
-        journal.write_columns(session, ticket, changed)
+        journal.write_columns(session, Ticket, ticket.id, changed)
 
 
 def _settle(ticket: Ticket, values: dict[str, object]) -> dict[str, object]:
@@ -141,8 +142,20 @@ def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Ac
         email = journal.party_address(ticket, actor.role, ctx.staff_email)[0]
     if ticket.id is None:
         session.flush()
+    return write_message(session, ctx, ticket.id, actor, email, text, original=original,
+                         html=html, message_id=message_id, inbound_id=inbound_id,
+                         attachments=attachments)
+
+
+def write_message(session: Session, ctx: ServiceContext, ticket_id: int, actor: Actor,
+                  email: str | None, text: str, *, original: str | None = None,
+                  html: str | None = None, message_id: str | None = None,
+                  inbound_id: int | None = None,
+                  attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
+                  ) -> int:
+    """The message row and its attachments' rows, by the ticket's id; returns its id."""
     message = journal.insert_row(session, Message, {
-        "ticket_id": ticket.id, "author_role": actor.role.value, "author_email": email,
+        "ticket_id": ticket_id, "author_role": actor.role.value, "author_email": email,
         "text": text, "original": original, "html": html, "source": actor.source,
         "message_id": message_id, "inbound_id": inbound_id, "created_at": ctx.now,
     })
@@ -150,7 +163,7 @@ def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Ac
         journal.insert_row(session, Attachment, {
             "message_id": message, "filename": filename, "stored_name": stored_name,
             "content_type": content_type, "size": size, "data": data})
-    journal.forget(session, ticket, "messages")
+    journal.forget(session, journal.loaded(session, Ticket, ticket_id), "messages")
     return message
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.domain.facts import Role
+from gateway.services.ticket_rows import TicketRow
 
 
 class Kind(StrEnum):
@@ -27,6 +28,8 @@ class TicketRef:
     status: str
     customer_email: str
     vendor_addresses: frozenset[str]
+    # the whole row as intake read it, for applying a reply (rules never look at it)
+    row: TicketRow | None = field(default=None, compare=False, repr=False)
 
     def role_of(self, address: str, staff_email: str) -> Role | None:
         return role_of(address, self.customer_email, self.vendor_addresses, staff_email)

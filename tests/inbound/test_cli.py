@@ -34,11 +34,11 @@ def test_mail_why(cli_env: World, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_mail_replay(cli_env: World, capsys: pytest.CaptureFixture[str],
                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.services import tickets
+    from gateway.services import journal
 
     number = cli_env.open()
-    with monkeypatch.context() as patch:
-        patch.setattr(tickets, "act", lambda *a, **k: 1 / 0)
+    with monkeypatch.context() as patch:  # a fault after the reply's message row is written
+        patch.setattr(journal, "record", lambda *a, **k: 1 / 0)
         outcome = receive(cli_env.runtime, make_mail(body="replayed later"),
                           envelope_from=CUSTOMER,
                           recipient=cli_env.reply_address(number, Role.CUSTOMER))

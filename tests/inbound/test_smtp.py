@@ -110,7 +110,7 @@ def test_database_fault_gives_451_and_replay_applies(smtp: SmtpServer, world: Wo
                                                     monkeypatch: object) -> None:
     import pytest
 
-    from gateway.services import tickets
+    from gateway.services import journal
     from inbound.intake import replay
 
     mp = monkeypatch
@@ -120,7 +120,7 @@ def test_database_fault_gives_451_and_replay_applies(smtp: SmtpServer, world: Wo
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated fault inside the transaction")
 
-    mp.setattr(tickets, "act", broken)
+    mp.setattr(journal, "record", broken)  # after the reply's message row is written
     raw = make_mail(body="Still broken for me.")
     code, text = send(smtp, raw, rcpt=world.reply_address(number, Role.CUSTOMER))
     assert (code, text[:5]) == (451, b"4.3.0") and b"simulated" not in text
