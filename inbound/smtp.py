@@ -14,13 +14,13 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
 from email._header_value_parser import get_addr_spec, get_angle_addr
-from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -46,6 +46,11 @@ _REWRITE = {
     "552 Error: message size exceeds fixed maximum message size": TOO_BIG,
     "552 Error: Too much mail data": TOO_BIG,
 }
+# `<dot-atom@host.name>` then ESMTP parameters: what nearly every client sends (RFC 5321 4.1.2)
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_PATH = re.compile(
+    rf"<(({_ATEXT}(?:\.{_ATEXT})*)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>"
+    r"[ \t]*((?:[^ \t(][^(\"\\]*)?)")
 _CALL_LIMITS = {"NOOP": 100, "VRFY": 10, "EXPN": 10, "HELP": 10, "EHLO": 20, "HELO": 20,
                 "*": 1_000_000}
 
@@ -87,16 +92,21 @@ class InboundSMTP(SMTP):
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's own parse of a MAIL/RCPT address, without the typing.Protocol class
-        that its version defines on every call: three quarters of its cost, about 0.12 ms a
-        command (measured; the same parser, the same answers: tests/inbound/test_smtp.py)."""
+        that its version defines on every call (three quarters of its cost, about 0.12 ms a
+        command), and the common `<local@domain> PARAMS` read by a pattern before the full
+        RFC 5322 parser: the same answers (tests/inbound/test_smtp.py compares them)."""
         if not arg:
             return "", ""
+        simple = _SIMPLE_PATH.fullmatch(arg)
+        if simple is not None and not (self.local_part_limit
+                                       and len(simple[2]) > self.local_part_limit):
+            return simple[1], simple[3]
         parse = get_angle_addr if arg.lstrip().startswith("<") else get_addr_spec
         try:
             address, rest = parse(arg)
-        except HeaderParseError:
-            return None, None
-        addr: str = address.addr_spec
+            addr: str = address.addr_spec
+        except Exception:  # noqa: BLE001 - CPython's parser also fails with IndexError and
+            return None, None  # AttributeError (`x@`, `"`, `x@[`): a malformed address
         if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return addr, rest

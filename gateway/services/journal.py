@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, inspect, select, update
+from sqlalchemy import Insert, Table, bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,9 +21,15 @@ def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> i
     row goes straight to the database in the change's transaction, which costs a fraction
     of tracking it as an object until the flush (measured: about a quarter). A collection
     already loaded in the session is expired by the caller, so it reloads with the row."""
-    key = session.connection().execute(insert(table_of(model)), values).inserted_primary_key
+    statement = _INSERTS.get(model)
+    if statement is None:  # built once a table: building costs more than the cache look-up
+        statement = _INSERTS.setdefault(model, insert(table_of(model)))
+    key = session.connection().execute(statement, values).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+_INSERTS: dict[type[Base], Insert] = {}
 
 
 def write_columns(session: Session, model: type[Base], row_id: int,
@@ -109,6 +115,7 @@ def pick_address(party: Role, customer: tuple[str, str], vendor: tuple[str, str]
     return staff_email, "en"
 
 
+_INSERT_OUTBOX = insert(table_of(OutboxMail))
 _NEWEST_MESSAGE = select(func.max(Message.__table__.c.id)).where(
     Message.__table__.c.ticket_id == bindparam("ticket_id"))
 
@@ -157,7 +164,7 @@ def write_outbox(session: Session, ctx: ServiceContext, ticket_id: int, order_id
         "next_attempt_at": ctx.recorded_at,
     } for party, address, locale in parties]
     if rows:
-        session.connection().execute(insert(table_of(OutboxMail)), rows)
+        session.connection().execute(_INSERT_OUTBOX, rows)
 
 
 def notify_order(session: Session, ctx: ServiceContext, order: Order, event_name: str,
