@@ -26,6 +26,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.services.runtime import Runtime
+from inbound.balance import Peers
 from inbound.intake import TEMPFAIL, Incoming, Outcome, check_recipient, receive_many
 
 log = logging.getLogger("ticketgw.inbound.smtp")
@@ -67,27 +68,42 @@ class Gate:
 
 
 class InboundSMTP(SMTP):
-    """aiosmtpd's SMTP with enhanced codes on size refusals and a connection limit."""
+    """aiosmtpd's SMTP with enhanced codes on size refusals, a connection limit, and (with
+    several listener processes) new connections spread evenly over them."""
 
-    def __init__(self, handler: InboundHandler, gate: Gate, **kwargs: Any) -> None:
+    def __init__(self, handler: InboundHandler, gate: Gate, *, peers: Peers | None = None,
+                 handed: bool = False, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._gate = gate
-        self._refused = False
+        self._peers = peers
+        self._handed = handed  # a sibling handed it over: served here, never handed again
+        self._gone = False  # refused, or handed to a sibling: not this process's any more
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._gate.connections >= self._gate.max_connections:
-            self._refused = True
+            self._gone = True
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(TOO_MANY_CONNECTIONS)
             transport.close()
             return
+        if self._peers is not None and not self._handed:
+            sock = transport.get_extra_info("socket")
+            # before the greeting: the sibling's session starts as if it had accepted it
+            if sock is not None and self._peers.hand_over(sock.fileno()):
+                self._gone = True
+                transport.close()  # this process's descriptor only: the connection lives on
+                return
         self._gate.connections += 1
+        if self._peers is not None:
+            self._peers.opened()
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        if self._refused:
+        if self._gone:
             return
         self._gate.connections -= 1
+        if self._peers is not None:
+            self._peers.closed()
         super().connection_lost(error)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
@@ -276,10 +292,12 @@ def pool_size(runtime: Runtime) -> int:
 class Listener:
     """A running SMTP server and what it needs to stop cleanly."""
 
-    def __init__(self, server: asyncio.Server, intake: IntakeQueue, gate: Gate) -> None:
+    def __init__(self, server: asyncio.Server, intake: IntakeQueue, gate: Gate,
+                 peers: Peers | None = None) -> None:
         self.server = server
         self.intake = intake
         self.gate = gate
+        self.peers = peers
 
     @property
     def port(self) -> int:
@@ -288,6 +306,8 @@ class Listener:
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stop accepting, let mail in flight finish (its 250 is sent), then close."""
         self.server.close()
+        if self.peers is not None:
+            self.peers.stop(asyncio.get_running_loop())
         try:
             await asyncio.wait_for(self.gate.idle.wait(), grace)
         except TimeoutError:
@@ -299,8 +319,9 @@ class Listener:
 async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool = False,
                      rate: tuple[int, int] | None = None,
                      max_connections: int = MAX_CONNECTIONS,
-                     timeout: float = IDLE_TIMEOUT) -> Listener:
-    """Listen on host:port (0 picks a free port: see `Listener.port`)."""
+                     timeout: float = IDLE_TIMEOUT, peers: Peers | None = None) -> Listener:
+    """Listen on host:port (0 picks a free port: see `Listener.port`). `peers`: the other
+    listener processes of the port, to spread connections over (inbound.balance)."""
     # what start-up made (mappers, compiled statements, templates) lives as long as the
     # process: the cyclic collector need not walk it again on every full pass (about 8 %
     # of the listener's CPU a mail, bench/inbound.py)
@@ -311,15 +332,27 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
     handler = InboundHandler(runtime, intake, gate, rate=rate)
     settings = runtime.settings
 
-    def factory() -> InboundSMTP:
+    def factory(handed: bool = False) -> InboundSMTP:
         return InboundSMTP(
-            handler, gate, data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
+            handler, gate, peers=peers, handed=handed,
+            data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
             decode_data=False, hostname=settings.mail_domain, ident="ticketgw ESMTP",
             timeout=timeout, command_call_limit=_CALL_LIMITS)
 
-    server = await asyncio.get_running_loop().create_server(
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
         factory, host, port, reuse_port=reuse_port or None, backlog=256)
-    return Listener(server, intake, gate)
+    if peers is not None:
+        def serve(sock: socket.socket) -> None:
+            served = loop.connect_accepted_socket(lambda: factory(handed=True), sock)
+            _HANDED.add(task := loop.create_task(served))
+            task.add_done_callback(_HANDED.discard)
+
+        peers.receive(loop, serve)
+    return Listener(server, intake, gate, peers)
+
+
+_HANDED: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks weakly
 
 
 def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
@@ -337,8 +370,9 @@ def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
     probe.bind((listen.host, listen.port))
     port = probe.getsockname()[1]
     context = multiprocessing.get_context("fork")
-    children = [context.Process(target=_child, args=(runtime, listen.host, port, rate),
-                                daemon=False) for _ in range(processes)]
+    peers = Peers(processes)
+    children = [context.Process(target=_child, args=(runtime, listen.host, port, rate, peers, i),
+                                daemon=False) for i in range(processes)]
     runtime.engine.dispose()  # no pooled connection crosses the fork
     for child in children:
         child.start()
@@ -358,14 +392,17 @@ def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
             signal.signal(sig, handler)
 
 
-def _child(runtime: Runtime, host: str, port: int, rate: tuple[int, int] | None) -> None:
+def _child(runtime: Runtime, host: str, port: int, rate: tuple[int, int] | None,
+           peers: Peers, index: int) -> None:
     runtime.engine.dispose(close=False)  # SQLAlchemy's advice for forked processes
-    asyncio.run(_serve(runtime, host, port, reuse_port=True, rate=rate))
+    peers.join(index)
+    asyncio.run(_serve(runtime, host, port, reuse_port=True, rate=rate, peers=peers))
 
 
 async def _serve(runtime: Runtime, host: str, port: int, *, reuse_port: bool,
-                 rate: tuple[int, int] | None = None) -> None:
-    listener = await start_smtp(runtime, host, port, reuse_port=reuse_port, rate=rate)
+                 rate: tuple[int, int] | None = None, peers: Peers | None = None) -> None:
+    listener = await start_smtp(runtime, host, port, reuse_port=reuse_port, rate=rate,
+                                peers=peers)
     log.info("SMTP listening on %s:%d", host, listener.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

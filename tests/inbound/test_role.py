@@ -84,3 +84,63 @@ def test_smtp_role_two_processes_and_sigterm(tmp_path: Path) -> None:
             proc.wait()
     assert len(world.ticket(number)["messages"]) == 5  # type: ignore[arg-type]
     runtime.close()
+
+
+def _connections_by_process(pids: list[int], port: int) -> dict[int, int]:
+    """Established TCP connections on `port` that each process holds (from /proc)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            established.add(fields[9])
+    counts = {}
+    for pid in pids:
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        counts[pid] = len(inodes & established)
+    return counts
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_two_processes_share_eight_connections_evenly(tmp_path: Path) -> None:
+    """SO_REUSEPORT alone gives one process 6 or more of 8 connections in a third of runs;
+    a process with more open connections than its sibling hands a new one over."""
+    url = f"sqlite:///{tmp_path / 'role.db'}"
+    runtime = make_runtime(url, tmp_path)
+    world = seed(runtime)
+    number = world.open()
+    port = free_port()
+    env = {**os.environ, "TICKETGW_DATABASE_URL": url, "TICKETGW_SECRET_KEY": "test-secret",
+           "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox"),
+           "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    clients: list[smtplib.SMTP] = []
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
+        children = [int(c) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+        assert len(children) == 2
+        for _ in range(8):
+            client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+            assert client.ehlo()[0] == 250  # greeted: the connection has its process
+            clients.append(client)
+        assert sorted(_connections_by_process(children, port).values()) == [4, 4]
+        for i, client in enumerate(clients):  # every session works, handed over or not
+            client.sendmail(CUSTOMER, [world.reply_address(number, Role.CUSTOMER)],
+                            make_mail(body=f"note {i}"))
+            client.quit()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert len(world.ticket(number)["messages"]) == 9  # type: ignore[arg-type]
+    runtime.close()
