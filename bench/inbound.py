@@ -340,10 +340,16 @@ class Run:
         return self.args.mails / seconds, latencies
 
     def run(self, label: str) -> tuple[float, float, float]:
-        """(bare, 1 process, 2 processes) mails/s."""
-        bare_rate, bare_lat = self.measure(self.bare[1], 10**6)
-        ours_rate, ours_lat = self.measure(self.one[1], 2 * 10**6)
-        two_rate, two_lat = self.measure(self.two[1], 3 * 10**6)
+        """(bare, 1 process, 2 processes) mails/s: each line's best of `--rounds` rounds,
+        the lines taking turns, so a slower spell of the shared machine weighs on all."""
+        best: dict[int, tuple[float, list[float]]] = {}
+        for round_ in range(self.args.rounds):
+            for line, (_, port) in enumerate((self.bare, self.one, self.two)):
+                rate, latencies = self.measure(port, (line + 1) * 10**6 + round_ * 10**5)
+                if line not in best or rate > best[line][0]:
+                    best[line] = (rate, latencies)
+        (bare_rate, bare_lat), (ours_rate, ours_lat), (two_rate, two_lat) = (
+            best[0], best[1], best[2])
         for process, _ in (self.bare, self.one, self.two):
             assert process.pid is not None
             os.kill(process.pid, signal.SIGTERM)
@@ -365,6 +371,8 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=1200)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of each line, taking turns; each line shows its best")
     parser.add_argument("--roundup-mails", type=int, default=100)
     parser.add_argument("--no-roundup", action="store_true")
     parser.add_argument("--no-postgres", action="store_true",

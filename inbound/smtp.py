@@ -182,8 +182,9 @@ class IntakeQueue:
 
         outcomes = receive_many(self.runtime, [mail for mail, _ in batch],
                                 None if stopping else more)
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.get_loop().call_soon_threadsafe(_resolve, future, outcome)
+        # one wake-up of the event loop for the whole batch, not one a mail
+        answers = [(future, outcome) for (_, future), outcome in zip(batch, outcomes, strict=True)]
+        batch[0][1].get_loop().call_soon_threadsafe(_resolve, answers)
         self._busy = len(batch) > 1
         return stopping
 
@@ -224,9 +225,10 @@ class IntakeQueue:
             thread.join()
 
 
-def _resolve(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
-    if not future.done():
-        future.set_result(outcome)
+def _resolve(answers: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
+    for future, outcome in answers:
+        if not future.done():
+            future.set_result(outcome)
 
 
 class InboundHandler:
