@@ -362,9 +362,12 @@ def _ids(values: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def _from_8bit(value: str) -> str:
     """Raw 8-bit header bytes (RFC 6532 UTF-8, or junk) arrive surrogate-escaped."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if _ESCAPED_BYTE.search(value):
         return decode_bytes(value.encode("utf-8", "surrogateescape"), None, [])
     return value
 

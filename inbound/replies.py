@@ -24,6 +24,7 @@ _OUR_WROTE = re.compile(
 # the verb every attribution above has ("wrote", "schrieb", "a écrit", "escreveu"): a line
 # without one is no attribution, and most lines are answered by this one test
 _ATTRIBUTION_VERBS = ("wrote", "schrieb", "crit", "escreveu")
+_ANY_VERB = re.compile("|".join(map(re.escape, _ATTRIBUTION_VERBS)))  # in lower-cased text
 _LIBRARY_SEPARATOR = re.compile(GENERIC_MAIL_SEPARATOR, re.IGNORECASE)
 _OUR_SEPARATOR = re.compile(
     r"^(?:_{20,}"  # Outlook's line of underscores
@@ -128,8 +129,7 @@ def _attributions(probe: list[str], quoted: list[bool]) -> list[tuple[int, int]]
 
 
 def _has_verb(line: str) -> bool:
-    low = line.lower()
-    return any(verb in low for verb in _ATTRIBUTION_VERBS)
+    return _ANY_VERB.search(line.lower()) is not None
 
 
 def _is_attribution(library_form: str, our_form: str) -> bool:
