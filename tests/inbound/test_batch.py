@@ -11,10 +11,9 @@ import pytest
 from sqlalchemy import event, select
 
 from gateway.domain.facts import Role
-from inbound import intake
-from inbound import smtp as smtp_module
+from inbound import batching, intake
+from inbound.batching import IntakeQueue
 from inbound.intake import Incoming, Outcome, receive_many
-from inbound.smtp import IntakeQueue
 from store.models import InboundMail
 from tests.inbound.conftest import (
     CUSTOMER,
@@ -162,8 +161,8 @@ def test_a_lone_mail_waits_for_nothing_and_a_busy_batch_waits_for_company(
         batches.append(len(mails) + len(extra))
         return [Outcome("applied", "250 2.0.0 ok", "", None, None)] * batches[-1]
 
-    monkeypatch.setattr(smtp_module, "receive_many", taken)
-    monkeypatch.setattr(smtp_module, "LINGER", 60.0)
+    monkeypatch.setattr(batching, "receive_many", taken)
+    monkeypatch.setattr(batching, "LINGER", 60.0)
     intake = IntakeQueue(None, 1, senders=lambda: 3)  # type: ignore[arg-type]
     mail = Incoming(b"Subject: x\r\n\r\nx\r\n", CUSTOMER, f"support@{DOMAIN}")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.domain.facts import Role
-from inbound import smtp as smtp_module
+from inbound import batching
 from tests.inbound.conftest import CUSTOMER, DOMAIN, SmtpServer, World, make_mail, seed
 from tests.support import free_port, wait_until
 from tests.support.runtime import make_runtime
@@ -23,14 +23,14 @@ from tests.support.services import port_answers
 def test_stop_answers_mail_in_flight(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     number = world.open()
     entered, release = threading.Event(), threading.Event()
-    real = smtp_module.receive_many
+    real = batching.receive_many
 
     def slow(*args: object, **kwargs: object) -> object:
         entered.set()
         release.wait(10)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(smtp_module, "receive_many", slow)
+    monkeypatch.setattr(batching, "receive_many", slow)
     server = SmtpServer(world.runtime)
     answer: list[object] = []
 
