@@ -32,6 +32,7 @@ class Peers:
         self.pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
                       for _ in range(count)]
         self.index = -1
+        self.gone: set[int] = set()  # siblings that refused a hand-over: they have stopped
 
     def join(self, index: int) -> None:
         """In process `index`, after the fork: keep its own receiving end and the others'
@@ -47,18 +48,28 @@ class Peers:
     def closed(self) -> None:
         self.counts[self.index] -= 1
 
+    def close(self) -> None:
+        """In the process that made them, once every listener has its copies."""
+        for pair in self.pairs:
+            for end in pair:
+                end.close()
+
     def hand_over(self, fileno: int) -> bool:
         """Send a just-accepted connection (its file descriptor) to the sibling with the
         fewest open connections when it has fewer than this process; False when this
         process keeps it."""
         mine = self.counts[self.index]
-        best = min(range(len(self.pairs)), key=lambda i: self.counts[i])
+        alive = [i for i in range(len(self.pairs)) if i not in self.gone]
+        best = min(alive, key=lambda i: self.counts[i])
         if self.counts[best] >= mine:
             return False
         try:
             socket.send_fds(self.pairs[best][1], [b"c"], [fileno])
-        except OSError:  # its queue is full or it is gone: serve it here
-            log.warning("could not hand a connection to listener %d; kept", best)
+        except BlockingIOError:  # its queue is full: serve this one here
+            return False
+        except OSError:  # its end is closed: it has stopped (its count no longer moves)
+            log.warning("listener %d has stopped; no more connections are handed to it", best)
+            self.gone.add(best)
             return False
         return True
 
@@ -82,6 +93,8 @@ class Peers:
         loop.add_reader(own.fileno(), ready)
 
     def stop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Take no more handed-over connections (one still queued is dropped unanswered
-        when the process ends: its client retries, as with any listener that stops)."""
-        loop.remove_reader(self.pairs[self.index][0].fileno())
+        """Take no more handed-over connections (one still queued is dropped unanswered:
+        its client retries, as with any listener that stops)."""
+        own = self.pairs[self.index][0]
+        loop.remove_reader(own.fileno())
+        own.close()  # siblings now keep what they accept

@@ -263,6 +263,7 @@ def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
     for child in children:
         child.start()
     probe.close()
+    peers.close()  # each end now lives only in its process: a dead one refuses hand-overs
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:

@@ -144,3 +144,46 @@ def test_two_processes_share_eight_connections_evenly(tmp_path: Path) -> None:
             proc.wait()
     assert len(world.ticket(number)["messages"]) == 9  # type: ignore[arg-type]
     runtime.close()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_a_listener_that_died_is_handed_no_connections(tmp_path: Path) -> None:
+    """After one of two listener processes is killed, every new connection is served by
+    the other: none is handed to the dead one and left without a greeting."""
+    url = f"sqlite:///{tmp_path / 'role.db'}"
+    runtime = make_runtime(url, tmp_path)
+    world = seed(runtime)
+    number = world.open()
+    port = free_port()
+    env = {**os.environ, "TICKETGW_DATABASE_URL": url, "TICKETGW_SECRET_KEY": "test-secret",
+           "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox"),
+           "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
+        children = [int(c) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+        held = [smtplib.SMTP("127.0.0.1", port, timeout=10) for _ in range(3)]  # split 2/1
+        assert all(client.ehlo()[0] == 250 for client in held)
+        counts = _connections_by_process(children, port)
+        # the one with fewer goes: the survivor has more open than the dead one's last count
+        second, first = sorted(children, key=lambda pid: counts[pid])
+        os.kill(second, signal.SIGKILL)
+        wait_until(lambda: not Path(f"/proc/{second}/fd").exists()
+                   or not any(Path(f"/proc/{second}/fd").iterdir()), 10,
+                   message="the killed listener is gone")
+        for i in range(6):
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.sendmail(CUSTOMER, [world.reply_address(number, Role.CUSTOMER)],
+                                make_mail(body=f"after the loss {i}"))
+        for client in held:
+            client.close()
+        os.kill(first, signal.SIGTERM)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert len(world.ticket(number)["messages"]) == 7  # type: ignore[arg-type]
+    runtime.close()
