@@ -5,7 +5,9 @@ The order of every step is the durability promise (SPEC 8, STYLE 2): the mail is
 the mail and all its effects, and only then moved to `Processed`, `Rejected` or, after
 `max_tries` temporary failures, `Failed`. A crash anywhere in between leaves the mail in the
 mailbox, and taking it in again changes nothing (intake de-duplicates by Message-ID and
-sender, or by the bytes). Roundup's `do_imap` sets \\Deleted first, and loses mail.
+sender, or by the bytes). Tries are counted in the database before each one, so a mail that
+stops the poller itself goes to `Failed` after `max_tries` restarts. Roundup's `do_imap`
+sets \\Deleted first, and loses mail.
 
 `ImapState` keeps, per account and mailbox, the UIDVALIDITY and a watermark: every UID up to
 `last_uid` has left the mailbox. A new UIDVALIDITY (RFC 3501 section 2.3.1.1: the old UIDs
@@ -29,13 +31,13 @@ from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from gateway.domain.errors import ConfigError
 from gateway.services import inbox
 from gateway.services.runtime import Runtime
 from inbound.intake import Outcome, check_recipient, receive
-from store.models import ImapState, InboundMail, OutboxMail
+from store.models import ImapAttempt, ImapState, InboundMail, OutboxMail
 
 log = logging.getLogger("ticketgw.imap")
 
@@ -155,20 +157,16 @@ class PollResult:
                 "retrying": self.retrying}
 
 
-def poll_once(runtime: Runtime, client: IMAPClient, *,
-              tries: dict[tuple[int, int], int] | None = None,
-              max_tries: int = DEFAULT_MAX_TRIES, batch_size: int = BATCH_SIZE) -> PollResult:
-    """Take in every mail above the watermark once. `tries` counts temporary failures per
-    (UIDVALIDITY, UID) across passes; the caller keeps it (the run loop does)."""
+def poll_once(runtime: Runtime, client: IMAPClient, *, max_tries: int = DEFAULT_MAX_TRIES,
+              batch_size: int = BATCH_SIZE) -> PollResult:
+    """Take in every mail above the watermark once. Each mail's tries are counted in the
+    database (ImapAttempt) before each try, across passes and restarts."""
     account = parse_imap_url(runtime.settings.imap_url)
-    tries = {} if tries is None else tries
     ensure_folders(client)
     selected = client.select_folder(account.mailbox)
     uidvalidity = int(selected[b"UIDVALIDITY"])
     last_uid, changed = _load_state(runtime, account.key, uidvalidity)
     result = PollResult(uidvalidity_changed=changed)
-    if changed:
-        tries.clear()
     uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*", "NOT", "DELETED"])
                   if u > last_uid)
     result.highest_uid = max([last_uid, *uids])
@@ -182,7 +180,7 @@ def poll_once(runtime: Runtime, client: IMAPClient, *,
                 left = False  # gone since the search (another client took it)
             else:
                 left = _handle(runtime, client, account, uidvalidity, uid,
-                               bytes(data[b"BODY[]"]), tries, max_tries, result)
+                               bytes(data[b"BODY[]"]), max_tries, result)
             blocked = blocked or left
             if not blocked:
                 watermark = uid
@@ -197,35 +195,69 @@ def poll_once(runtime: Runtime, client: IMAPClient, *,
 
 
 def _handle(runtime: Runtime, client: IMAPClient, account: ImapAccount, uidvalidity: int,
-            uid: int, raw: bytes, tries: dict[tuple[int, int], int], max_tries: int,
-            result: PollResult) -> bool:
+            uid: int, raw: bytes, max_tries: int, result: PollResult) -> bool:
     """Take one mail in and move it; True when it stays in the mailbox for another try."""
     headers = _headers(raw)
-    outcome = _receive(runtime, raw, headers)
-    folder = _folder_for(outcome)
-    if folder == REJECTED and not _explain(runtime, outcome):
-        folder = None  # the explanation is part of the answer: try the mail again later
-    key = (uidvalidity, uid)
-    attempt = 0
-    # A deferral (the sender's rate limit, 450) is no fault: it waits, as an SMTP sender
-    # would, and never counts towards `Failed`.
-    deferred = outcome.state == inbox.REJECTED and outcome.reply.startswith("4")
-    if folder is None and not deferred:
-        attempt = tries[key] = tries.get(key, 0) + 1
-        if attempt >= max_tries:
+    where = (account.key, uidvalidity, uid)
+    attempt = _count_try(runtime, where)
+    if attempt is None:  # the database cannot even count: it is down, try again later
+        outcome = Outcome(inbox.FAILED, "451 4.3.0 database unavailable", "", None, None)
+        folder: str | None = None
+    elif attempt > max_tries:  # the tries before never finished: the poller stopped in them
+        outcome = Outcome(inbox.FAILED, "451 4.3.0 stopped the poller", "", None, None)
+        folder = FAILED
+    else:
+        outcome = _receive(runtime, raw, headers)
+        folder = _folder_for(outcome)
+        if folder == REJECTED and not _explain(runtime, outcome):
+            folder = None  # the explanation is part of the answer: try the mail again later
+        # A deferral (the sender's rate limit, 450) is no fault: it waits, as an SMTP
+        # sender would, and never counts towards `Failed`.
+        if outcome.state == inbox.REJECTED and outcome.reply.startswith("4"):
+            _forget_tries(runtime, where, one=True)
+        elif folder is None and attempt >= max_tries:
             folder = FAILED
     # only now, after receive() committed, may the mail leave the mailbox
     if folder is not None:
         move_message(client, uid, folder)
-        tries.pop(key, None)
+        _forget_tries(runtime, where)
     result.count(folder)
     log.info("imap mail %s", folder or "kept for retry", extra={
         "mailbox": account.mailbox, "uid": uid, "uidvalidity": uidvalidity,
         "message_id": _first(headers, "Message-ID"), "state": outcome.state,
-        "reply": outcome.reply, "folder": folder, "attempt": attempt or None,
+        "reply": outcome.reply, "folder": folder, "attempt": attempt,
         "ticket": outcome.ticket_number, "inbound_id": outcome.inbound_id,
     })
     return folder is None
+
+
+def _count_try(runtime: Runtime, where: tuple[str, int, int]) -> int | None:
+    """One more try of this mail, committed before the try: which one it is. None when the
+    database cannot count it."""
+    try:
+        with runtime.sessions.begin() as session:
+            row = session.get(ImapAttempt, where)
+            if row is None:
+                row = ImapAttempt(mailbox=where[0], uidvalidity=where[1], uid=where[2], tries=0)
+                session.add(row)
+            row.tries += 1
+            return int(row.tries)
+    except Exception:  # noqa: BLE001 - an outage: the mail stays for a later pass
+        log.exception("could not count a try of an imap mail")
+        return None
+
+
+def _forget_tries(runtime: Runtime, where: tuple[str, int, int], *, one: bool = False) -> None:
+    """The mail left the mailbox: its count goes; `one`: take back only this try."""
+    try:
+        with runtime.sessions.begin() as session:
+            row = session.get(ImapAttempt, where)
+            if row is not None and one and row.tries > 1:
+                row.tries -= 1
+            elif row is not None:
+                session.delete(row)
+    except Exception:  # noqa: BLE001 - a stale count only ever ends in `Failed` sooner
+        log.exception("could not clear the tries of an imap mail")
 
 
 def _receive(runtime: Runtime, raw: bytes, headers: Any) -> Outcome:
@@ -321,6 +353,8 @@ def _load_state(runtime: Runtime, key: str, uidvalidity: int) -> tuple[int, bool
                 "new": uidvalidity})
             state.uidvalidity = uidvalidity
             state.last_uid = 0
+            session.execute(delete(ImapAttempt).where(  # the old UIDs mean nothing now
+                ImapAttempt.mailbox == key, ImapAttempt.uidvalidity != uidvalidity))
             return 0, True
         return int(state.last_uid), False
 
@@ -330,6 +364,8 @@ def _save_watermark(runtime: Runtime, key: str, uidvalidity: int, uid: int) -> N
         session.execute(update(ImapState).where(
             ImapState.mailbox == key, ImapState.uidvalidity == uidvalidity,
             ImapState.last_uid < uid).values(last_uid=uid))
+        session.execute(delete(ImapAttempt).where(  # mail below the watermark has left
+            ImapAttempt.mailbox == key, ImapAttempt.uid <= uid))
 
 
 def wait_for_mail(client: IMAPClient, stop: threading.Event, *, seen_uid: int = 0,
@@ -374,7 +410,6 @@ def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAUL
              backoff: Backoff | None = None) -> None:
     """The `imap` role: poll, wait for mail, repeat until `stop`; reconnect after faults."""
     account = parse_imap_url(runtime.settings.imap_url)
-    tries: dict[tuple[int, int], int] = {}
     backoff = backoff or Backoff()
     log.info("imap poller started", extra={"server": f"{account.host}:{account.port}",
                                            "mailbox": account.mailbox})
@@ -382,7 +417,7 @@ def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAUL
         try:
             with connect(account) as client:
                 while not stop.is_set():
-                    result = poll_once(runtime, client, tries=tries, max_tries=max_tries)
+                    result = poll_once(runtime, client, max_tries=max_tries)
                     backoff.reset()
                     if any(result.counts.values()):
                         log.info("imap pass", extra=result.counts)

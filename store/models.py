@@ -282,3 +282,14 @@ class ImapState(Base):
     mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
+
+
+class ImapAttempt(Base):
+    """Tries of one mail still in an IMAP mailbox, counted before each: a mail that stops
+    the poller (a crash) counts too, and restarts do not reset the count."""
+
+    __tablename__ = "imap_attempts"
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tries: Mapped[int] = mapped_column(Integer)

@@ -26,7 +26,7 @@ from inbound.imap import (
     poll_once,
     run_imap,
 )
-from store.models import ImapState, InboundMail, Message, OutboxMail, Ticket
+from store.models import ImapAttempt, ImapState, InboundMail, Message, OutboxMail, Ticket
 from tests.inbound.conftest import CUSTOMER, DOMAIN, RECEIPT, STRANGER, World, make_mail
 from tests.support.dovecot import DovecotServer
 from tests.support.services import wait_until
@@ -242,24 +242,56 @@ def test_a_failing_mail_is_retried_then_set_aside_while_the_next_is_processed(
     # Fault injected: the database refuses every write of the first mail (an outage that
     # hits that one mail), so receive() answers 451 for it and for nothing else.
     stop_failing = fail_writes_of(rt, "fault-1@example.org")
-    tries: dict[tuple[int, int], int] = {}
     try:
-        first = poll_once(rt, client, tries=tries, max_tries=3)
+        first = poll_once(rt, client, max_tries=3)
         assert (first.processed, first.retrying) == (1, 1)
         assert bodies(mailbox, "INBOX") == [bad]
         assert bodies(mailbox, PROCESSED) == [good]
         # the failing mail holds the watermark below itself
         assert state(rt).last_uid < bad_uid
-        assert poll_once(rt, client, tries=tries, max_tries=3).retrying == 1
+        assert poll_once(rt, client, max_tries=3).retrying == 1
         assert bodies(mailbox, "INBOX") == [bad]
-        assert poll_once(rt, client, tries=tries, max_tries=3).failed == 1
+        assert poll_once(rt, client, max_tries=3).failed == 1
     finally:
         stop_failing()
     assert bodies(mailbox, "INBOX") == []
     assert bodies(mailbox, FAILED) == [bad]
     assert count(rt, Ticket) == 1
-    assert tries == {}
+    assert count(rt, ImapAttempt) == 0  # nothing left to count: the mail has left
     assert state(rt).last_uid == good_uid
+
+
+def test_a_mail_that_stops_the_poller_is_set_aside_after_as_many_restarts(
+        rt: Runtime, mailbox: DovecotServer, client: IMAPClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tries are counted before each try and kept in the database: a mail whose intake
+    kills the poller (here: SystemExit, as an out-of-memory kill would end it) is not taken
+    in a fourth time after three restarts, and the mail behind it goes through."""
+    from inbound import imap
+
+    poison, good = mail(message_id="<poison-1@example.org>"), mail(
+        subject=f"Another question on {RECEIPT}")
+    mailbox.append(poison)
+    mailbox.append(good)
+    real = imap.receive
+    taken: list[bytes] = []
+
+    def dies_on_poison(runtime: Runtime, raw: bytes, **kwargs: Any) -> Any:
+        taken.append(raw)
+        if b"poison-1@" in raw:
+            raise SystemExit("the poller's process ends")
+        return real(runtime, raw, **kwargs)
+
+    monkeypatch.setattr(imap, "receive", dies_on_poison)
+    for _ in range(3):  # three runs of the poller, each ended by the same mail
+        with pytest.raises(SystemExit):
+            poll_once(rt, client, max_tries=3)
+    result = poll_once(rt, client, max_tries=3)
+    assert (result.failed, result.processed) == (1, 1)
+    assert taken.count(poison) == 3
+    assert bodies(mailbox, FAILED) == [poison]
+    assert bodies(mailbox, PROCESSED) == [good]
+    assert count(rt, ImapAttempt) == 0
 
 
 def test_a_mail_leaves_the_mailbox_only_after_its_commit(
@@ -420,12 +452,10 @@ def test_a_rate_limited_mail_waits_in_the_mailbox_without_counting_as_a_failure(
     first, second = mail(), mail(subject=f"And another thing about {RECEIPT}")
     mailbox.append(first)
     mailbox.append(second)
-    tries: dict[tuple[int, int], int] = {}
     for _ in range(3):
-        result = poll_once(rt, client, tries=tries, max_tries=1)
+        result = poll_once(rt, client, max_tries=1)
         assert (result.failed, bodies(mailbox, "INBOX")) == (0, [second])
-    assert tries == {}
     assert rt.clock.advance(seconds=601)  # type: ignore[attr-defined]
-    assert poll_once(rt, client, tries=tries, max_tries=1).processed == 1
+    assert poll_once(rt, client, max_tries=1).processed == 1
     assert bodies(mailbox, PROCESSED) == [first, second]
     assert notices(rt) == []
