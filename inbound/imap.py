@@ -17,117 +17,43 @@ mean nothing any more) rescans the whole mailbox from UID 1.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
-from imaplib import IMAP4
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
 from sqlalchemy import delete, update
 
-from gateway.domain.errors import ConfigError
 from gateway.services import inbox
 from gateway.services.runtime import Runtime
+from inbound.imap_client import (
+    CONNECTION_ERRORS,
+    FAILED,
+    IDLE_SECONDS,
+    POLL_SECONDS,
+    PROCESSED,
+    REJECTED,
+    Backoff,
+    ImapAccount,
+    connect,
+    ensure_folders,
+    move_message,
+    parse_imap_url,
+    wait_for_mail,
+)
 from inbound.intake import Outcome, check_recipient, receive
 from store.models import ImapAttempt, ImapState, InboundMail, OutboxMail
 
 log = logging.getLogger("ticketgw.imap")
 
-PROCESSED, REJECTED, FAILED = "Processed", "Rejected", "Failed"
-FOLDERS = (PROCESSED, REJECTED, FAILED)
 DEFAULT_MAX_TRIES = 3
 BATCH_SIZE = 10  # bodies fetched per round trip; mail may be up to 25 MB each
-POLL_SECONDS = 30.0
-IDLE_SECONDS = 290.0  # RFC 2177: re-issue IDLE at least every 29 minutes; servers cut sooner
-MAX_BACKOFF_SECONDS = 60.0
 NOTICE_KIND = "request_not_processed"
 # Headers naming the address the mail was delivered to, most specific first.
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
-_DELETED = b"\\Deleted"
-# What a broken or refused connection raises: reconnect after a pause.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (IMAPClientError, IMAP4.error, OSError)
-
-
-@dataclass(frozen=True)
-class ImapAccount:
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    mailbox: str = "INBOX"
-    tls: bool = False
-
-    @property
-    def key(self) -> str:
-        """The ImapState row of this account and mailbox (the password is not part of it)."""
-        return f"{self.user}@{self.host}:{self.port}/{self.mailbox}"[:500]
-
-
-def parse_imap_url(url: str) -> ImapAccount:
-    """`imap://user:password@host:port/INBOX` or `imaps://...`; user and password URL-encoded."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-        raise ConfigError(f"TICKETGW_IMAP_URL must be imap:// or imaps://, not {redact_url(url)!r}")
-    if not parts.username:
-        raise ConfigError("TICKETGW_IMAP_URL needs a user: imap://user:password@host/INBOX")
-    tls = parts.scheme == "imaps"
-    try:
-        port = parts.port or (993 if tls else 143)
-    except ValueError:
-        raise ConfigError(f"TICKETGW_IMAP_URL has a bad port: {redact_url(url)!r}") from None
-    # RFC 5092 allows ";UIDVALIDITY=..." and similar after the mailbox name: not ours to use
-    mailbox = unquote(parts.path.lstrip("/").split(";", 1)[0]) or "INBOX"
-    return ImapAccount(parts.hostname, port, unquote(parts.username),
-                       unquote(parts.password or ""), mailbox, tls)
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-def connect(account: ImapAccount, timeout: float = 60.0) -> IMAPClient:
-    """A logged-in client (the caller logs out, or uses it as a context manager)."""
-    context = ssl.create_default_context() if account.tls else None
-    client = IMAPClient(account.host, port=account.port, ssl=account.tls, ssl_context=context,
-                        timeout=timeout)
-    try:
-        client.login(account.user, account.password)
-    except BaseException:
-        client.shutdown()
-        raise
-    return client
-
-
-def ensure_folders(client: IMAPClient, names: Iterable[str] = FOLDERS) -> None:
-    existing = {str(name) for _flags, _sep, name in client.list_folders()}
-    for name in names:
-        if name not in existing:
-            client.create_folder(name)
-
-
-def move_message(client: IMAPClient, uid: int, folder: str) -> None:
-    """MOVE (RFC 6851) when offered; else COPY, \\Deleted and UID EXPUNGE (RFC 4315), which
-    removes only this mail. Without UIDPLUS a plain EXPUNGE is all IMAP offers."""
-    if client.has_capability("MOVE"):
-        client.move([uid], folder)
-        return
-    client.copy([uid], folder)
-    client.add_flags([uid], [_DELETED])
-    if client.has_capability("UIDPLUS"):
-        client.expunge([uid])
-    else:
-        client.expunge()
 
 
 @dataclass
@@ -366,43 +292,6 @@ def _save_watermark(runtime: Runtime, key: str, uidvalidity: int, uid: int) -> N
             ImapState.last_uid < uid).values(last_uid=uid))
         session.execute(delete(ImapAttempt).where(  # mail below the watermark has left
             ImapAttempt.mailbox == key, ImapAttempt.uid <= uid))
-
-
-def wait_for_mail(client: IMAPClient, stop: threading.Event, *, seen_uid: int = 0,
-                  poll_seconds: float = POLL_SECONDS, idle_seconds: float = IDLE_SECONDS) -> None:
-    """Until the server reports a change (IDLE, RFC 2177), `idle_seconds` pass, or `stop`;
-    without IDLE, `poll_seconds`."""
-    if not client.has_capability("IDLE"):
-        stop.wait(poll_seconds)
-        return
-    # Mail that arrived during the pass was announced (EXISTS) in answer to an earlier
-    # command, and IDLE does not announce it again: look for it first.
-    if any(uid > seen_uid for uid in client.search(["UID", f"{seen_uid + 1}:*", "NOT",
-                                                    "DELETED"])):
-        return
-    deadline = time.monotonic() + idle_seconds
-    client.idle()
-    try:
-        while not stop.is_set() and time.monotonic() < deadline:
-            # short checks so a stop request is seen within a second
-            if client.idle_check(timeout=1):
-                return
-    finally:
-        client.idle_done()
-
-
-class Backoff:
-    """1, 2, 4 ... seconds between reconnects, at most MAX_BACKOFF_SECONDS."""
-
-    def __init__(self, first: float = 1.0, limit: float = MAX_BACKOFF_SECONDS) -> None:
-        self.first, self.limit, self.current = first, limit, first
-
-    def next(self) -> float:
-        delay, self.current = self.current, min(self.current * 2, self.limit)
-        return delay
-
-    def reset(self) -> None:
-        self.current = self.first
 
 
 def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAULT_MAX_TRIES,

@@ -13,9 +13,11 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 import inbound.imap as imap
+import inbound.imap_client as imap_client
 from gateway.domain.errors import ConfigError
 from gateway.services.runtime import Runtime
-from inbound.imap import (
+from inbound.imap import poll_once, run_imap
+from inbound.imap_client import (
     FAILED,
     FOLDERS,
     PROCESSED,
@@ -23,8 +25,6 @@ from inbound.imap import (
     Backoff,
     ImapAccount,
     parse_imap_url,
-    poll_once,
-    run_imap,
 )
 from store.models import ImapAttempt, ImapState, InboundMail, Message, OutboxMail, Ticket
 from tests.inbound.conftest import CUSTOMER, DOMAIN, RECEIPT, STRANGER, World, make_mail
@@ -45,7 +45,7 @@ def mail(**kw: Any) -> bytes:
 def mailbox(dovecot: DovecotServer) -> DovecotServer:
     """The session's Dovecot with INBOX and our three folders, all empty."""
     with dovecot.client() as client:
-        imap.ensure_folders(client)
+        imap_client.ensure_folders(client)
     for folder in ("INBOX", *FOLDERS):
         dovecot.clear(folder)
     return dovecot
@@ -431,7 +431,7 @@ def test_mail_announced_before_idle_is_not_left_waiting(mailbox: DovecotServer,
     stop, done = threading.Event(), threading.Event()
 
     def wait() -> None:
-        imap.wait_for_mail(client, stop, seen_uid=seen, idle_seconds=60)
+        imap_client.wait_for_mail(client, stop, seen_uid=seen, idle_seconds=60)
         done.set()
 
     thread = threading.Thread(target=wait, daemon=True)
