@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from gateway.domain import rules
 from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
@@ -25,7 +25,7 @@ from gateway.services.execution import RefundExecutor
 from gateway.services.snapshots import order_facts, vendor_facts
 from gateway.services.tickets import refresh_due
 from store.db import is_postgres
-from store.models import Order, Ticket
+from store.models import Event, Message, Order, OutboxMail, Ticket
 
 log = logging.getLogger("ticketgw.deadlines")
 SYSTEM = Actor(Role.SYSTEM, source="system")
@@ -79,11 +79,13 @@ def run_due(sessions: sessionmaker[Session], make_ctx: Callable[[], ServiceConte
                 ids = [i for i in session.execute(query).scalars() if i not in skipped][:size]
                 if not ids:
                     return result
+                history = History(_newest_messages(session, ids))
                 for ticket in _load(session, ids):
                     current = ticket.id
-                    _act_on(session, ctx, ticket, executor, done)
+                    _act_on(session, ctx, ticket, executor, done, history)
                 current = None
                 session.flush()
+                history.write(session)
         except Exception as exc:  # one bad ticket never stops the others
             if current is None and size > 1:
                 size = 1  # failed while writing: find the culprit one ticket at a time
@@ -107,15 +109,57 @@ def _load(session: Session, ids: list[int]) -> list[Ticket]:
         select(Ticket).where(Ticket.id.in_(ids))
         # everything acting reads, for the whole batch at once: a lazy load in between would
         # flush each ticket on its own
-        .options(selectinload(Ticket.messages),
-                 joinedload(Ticket.order).selectinload(Order.payments))
+        .options(joinedload(Ticket.order).selectinload(Order.payments))
         .execution_options(populate_existing=True)
     ).unique().scalars().all()
     return sorted(tickets, key=lambda t: (t.due_at or datetime.max.replace(tzinfo=UTC), t.id))
 
 
+class History:
+    """The event-log and outbox rows of one batch of deadlines, written at its end with two
+    statements (events, then the mail about them) instead of two for each ticket: on
+    PostgreSQL each statement is a round trip, and the sweep waited on them more than it
+    worked (bench/outbound.py part (c))."""
+
+    def __init__(self, newest: dict[int, int]) -> None:
+        self.newest = newest  # each ticket's newest message id
+        self.events: list[dict[str, object]] = []
+        self.mails: list[tuple[int, list[dict[str, object]]]] = []  # (event's index, rows)
+
+    def add(self, ctx: ServiceContext, ticket: Ticket, kind: str, mail: str,
+            **event: object) -> None:
+        """An event on `ticket` by the system, and mail about it to both parties."""
+        self.events.append(journal.event_values(ctx, SYSTEM, kind, ticket_id=ticket.id,
+                                                **event))  # type: ignore[arg-type]
+        parties = [(party, *journal.party_address(ticket, party, ctx.staff_email))
+                   for party in (Role.CUSTOMER, Role.VENDOR)]
+        self.mails.append((len(self.events) - 1, journal.outbox_values(
+            ctx, ticket.id, ticket.order_id, parties, mail, event=None,
+            upto=self.newest.get(ticket.id))))
+
+    def write(self, session: Session) -> None:
+        if not self.events:
+            return
+        connection = session.connection()
+        ids = connection.execute(
+            insert(journal.table_of(Event)).returning(journal.table_of(Event).c.id,
+                                                      sort_by_parameter_order=True),
+            self.events).scalars().all()
+        rows = [{**row, "event_id": ids[index]} for index, mail in self.mails for row in mail]
+        if rows:
+            connection.execute(insert(journal.table_of(OutboxMail)), rows)
+
+
+def _newest_messages(session: Session, ids: list[int]) -> dict[int, int]:
+    """Each ticket's newest message id, for the whole batch in one query: what the mail
+    about a deadline shows the history up to."""
+    rows = session.execute(select(Message.ticket_id, func.max(Message.id))
+                           .where(Message.ticket_id.in_(ids)).group_by(Message.ticket_id))
+    return {int(ticket_id): int(newest) for ticket_id, newest in rows}
+
+
 def _act_on(session: Session, ctx: ServiceContext, ticket: Ticket, executor: RefundExecutor,
-            result: SweepResult) -> None:
+            result: SweepResult, history: History) -> None:
     if ticket.due_at is None or ticket.due_at > ctx.now:
         return
     if ticket.status != Status.OPEN.value:
@@ -123,23 +167,21 @@ def _act_on(session: Session, ctx: ServiceContext, ticket: Ticket, executor: Ref
         return
     kind = ticket.due_kind
     if kind == "process":
-        execute(session, ctx, ticket, executor)
+        execute(session, ctx, ticket, executor, history)
         result.processed += 1
     elif kind == "warning":
         ticket.warnings_sent += 1
-        event = journal.record(session, ctx, SYSTEM, "inactivity_warning", ticket=ticket,
-                               new=str(ticket.warnings_sent))
         refresh_due(ctx, ticket)
-        journal.notify(session, ctx, ticket, "inactivity_warning", event=event)
+        history.add(ctx, ticket, "inactivity_warning", "inactivity_warning",
+                    new=str(ticket.warnings_sent))
         result.warnings += 1
     elif kind == "close":
         ticket.status = Status.CLOSED.value
         ticket.closed_at = ctx.now
         ticket.close_reason = CloseReason.INACTIVE.value
-        event = journal.record(session, ctx, SYSTEM, "status", ticket=ticket, old="open",
-                               new="closed", note=CloseReason.INACTIVE.value)
         refresh_due(ctx, ticket)
-        journal.notify(session, ctx, ticket, "closed", event=event)
+        history.add(ctx, ticket, "status", "closed", old="open", new="closed",
+                    note=CloseReason.INACTIVE.value)
         result.closed += 1
     else:
         refresh_due(ctx, ticket)
@@ -147,7 +189,7 @@ def _act_on(session: Session, ctx: ServiceContext, ticket: Ticket, executor: Ref
 
 
 def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
-            executor: RefundExecutor) -> None:
+            executor: RefundExecutor, history: History) -> None:
     """Run a refund or cancellation: money first, then close (processed) and mail both."""
     order = ticket.order
     if ticket.type == TicketType.REFUND.value:
@@ -164,8 +206,7 @@ def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
     ticket.closed_at = ctx.now
     ticket.close_reason = CloseReason.PROCESSED.value
     ticket.due_at, ticket.due_kind = None, None
-    event = journal.record(session, ctx, SYSTEM, "processed", ticket=ticket,
-                           old="open", new="closed", note=note)
-    journal.notify(session, ctx, ticket, "processed", event=event)
+    history.add(ctx, ticket, "processed", "processed", old="open", new="closed",
+                note=note)
 
 

@@ -76,7 +76,16 @@ def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
         ticket_id = ticket.id
     if ticket_id is not None:
         forget(session, ticket or loaded(session, Ticket, ticket_id), "events")
-    return insert_row(session, Event, {
+    return insert_row(session, Event, event_values(ctx, actor, kind, ticket_id=ticket_id,
+                                                   vendor_id=vendor_id, old=old, new=new,
+                                                   note=note))
+
+
+def event_values(ctx: ServiceContext, actor: Actor, kind: str, *, ticket_id: int | None,
+                 vendor_id: int | None = None, old: object = None, new: object = None,
+                 note: str | None = None) -> dict[str, Any]:
+    """The columns of one event-log row."""
+    return {
         "ticket_id": ticket_id,
         "vendor_id": vendor_id,
         "at": ctx.now,
@@ -87,7 +96,7 @@ def record(session: Session, ctx: ServiceContext, actor: Actor, kind: str, *,
         "old": None if old is None else str(old),
         "new": None if new is None else str(new),
         "note": note,
-    })
+    }
 
 
 def next_ticket_number(session: Session) -> int:
@@ -128,18 +137,22 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
     """Outbox rows, one a recipient, written at once; the worker renders them from the
     history as of now (messages up to the newest one: `newest_message` when the caller just
     wrote it)."""
-    if newest_message is not None:
-        upto: int | None = newest_message
-    elif "messages" in inspect(ticket).dict:
-        upto = max((m.id for m in ticket.messages if m.id is not None), default=None)
-    else:  # the same number without loading the ticket's whole history
-        if ticket.id is None:
-            session.flush()
-        upto = session.connection().execute(_NEWEST_MESSAGE, {"ticket_id": ticket.id}).scalar()
     write_outbox(session, ctx, ticket.id, ticket.order_id,
                  [(party, *party_address(ticket, party, ctx.staff_email)) for party in parties],
-                 event_name, event=event, upto=upto, notice_kind=notice_kind, payload=payload,
-                 recipient=recipient)
+                 event_name, event=event,
+                 upto=newest_message if newest_message is not None else newest(session, ticket),
+                 notice_kind=notice_kind, payload=payload, recipient=recipient)
+
+
+def newest(session: Session, ticket: Ticket) -> int | None:
+    """The id of the ticket's newest message: what a mail about it shows up to."""
+    if "messages" in inspect(ticket).dict:
+        return max((m.id for m in ticket.messages if m.id is not None), default=None)
+    if ticket.id is None:  # the same number without loading the ticket's whole history
+        session.flush()
+    found: int | None = session.connection().execute(
+        _NEWEST_MESSAGE, {"ticket_id": ticket.id}).scalar()
+    return found
 
 
 def write_outbox(session: Session, ctx: ServiceContext, ticket_id: int, order_id: int,
@@ -147,7 +160,19 @@ def write_outbox(session: Session, ctx: ServiceContext, ticket_id: int, order_id
                  event: int | None, upto: int | None, notice_kind: str | None = None,
                  payload: dict[str, Any] | None = None, recipient: str | None = None) -> None:
     """The outbox rows of one change: one for each (party, address, locale)."""
-    rows = [{
+    rows = outbox_values(ctx, ticket_id, order_id, parties, event_name, event=event, upto=upto,
+                         notice_kind=notice_kind, payload=payload, recipient=recipient)
+    if rows:
+        session.connection().execute(_INSERT_OUTBOX, rows)
+
+
+def outbox_values(ctx: ServiceContext, ticket_id: int, order_id: int,
+                  parties: Iterable[tuple[Role, str, str]], event_name: str, *,
+                  event: int | None, upto: int | None, notice_kind: str | None = None,
+                  payload: dict[str, Any] | None = None,
+                  recipient: str | None = None) -> list[dict[str, Any]]:
+    """The columns of the outbox rows of one change."""
+    return [{
         "ticket_id": ticket_id,
         "order_id": order_id,
         "event_id": event,
@@ -163,8 +188,6 @@ def write_outbox(session: Session, ctx: ServiceContext, ticket_id: int, order_id
         "created_at": ctx.recorded_at,
         "next_attempt_at": ctx.recorded_at,
     } for party, address, locale in parties]
-    if rows:
-        session.connection().execute(_INSERT_OUTBOX, rows)
 
 
 def notify_order(session: Session, ctx: ServiceContext, order: Order, event_name: str,
