@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.domain.facts import Role
+from gateway.services.runtime import Runtime
 from inbound import batching
 from tests.inbound.conftest import CUSTOMER, DOMAIN, SmtpServer, World, make_mail, seed
 from tests.support import free_port, wait_until
@@ -53,8 +54,8 @@ def test_stop_answers_mail_in_flight(world: World, monkeypatch: pytest.MonkeyPat
     assert len(world.ticket(number)["messages"]) == 2  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
-def test_smtp_role_two_processes_and_sigterm(tmp_path: Path) -> None:
+def _two_listeners(tmp_path: Path) -> tuple[Runtime, World, int, int, subprocess.Popen[bytes]]:
+    """`ticketgw smtp` with two processes on a free port, and a ticket to reply to."""
     url = f"sqlite:///{tmp_path / 'role.db'}"
     runtime = make_runtime(url, tmp_path)
     world = seed(runtime)
@@ -65,6 +66,12 @@ def test_smtp_role_two_processes_and_sigterm(tmp_path: Path) -> None:
            "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
                             stderr=subprocess.PIPE, cwd=tmp_path)
+    return runtime, world, number, port, proc
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
+def test_smtp_role_two_processes_and_sigterm(tmp_path: Path) -> None:
+    runtime, world, number, port, proc = _two_listeners(tmp_path)
     try:
         wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
         for i in range(4):
@@ -111,16 +118,7 @@ def _connections_by_process(pids: list[int], port: int) -> dict[int, int]:
 def test_two_processes_share_eight_connections_evenly(tmp_path: Path) -> None:
     """SO_REUSEPORT alone gives one process 6 or more of 8 connections in a third of runs;
     a process with more open connections than its sibling hands a new one over."""
-    url = f"sqlite:///{tmp_path / 'role.db'}"
-    runtime = make_runtime(url, tmp_path)
-    world = seed(runtime)
-    number = world.open()
-    port = free_port()
-    env = {**os.environ, "TICKETGW_DATABASE_URL": url, "TICKETGW_SECRET_KEY": "test-secret",
-           "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox"),
-           "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
-                            stderr=subprocess.PIPE, cwd=tmp_path)
+    runtime, world, number, port, proc = _two_listeners(tmp_path)
     clients: list[smtplib.SMTP] = []
     try:
         wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
@@ -150,16 +148,7 @@ def test_two_processes_share_eight_connections_evenly(tmp_path: Path) -> None:
 def test_a_listener_that_died_is_handed_no_connections(tmp_path: Path) -> None:
     """After one of two listener processes is killed, every new connection is served by
     the other: none is handed to the dead one and left without a greeting."""
-    url = f"sqlite:///{tmp_path / 'role.db'}"
-    runtime = make_runtime(url, tmp_path)
-    world = seed(runtime)
-    number = world.open()
-    port = free_port()
-    env = {**os.environ, "TICKETGW_DATABASE_URL": url, "TICKETGW_SECRET_KEY": "test-secret",
-           "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox"),
-           "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
-                            stderr=subprocess.PIPE, cwd=tmp_path)
+    runtime, world, number, port, proc = _two_listeners(tmp_path)
     try:
         wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
         children = [int(c) for task in Path(f"/proc/{proc.pid}/task").iterdir()
