@@ -122,5 +122,7 @@ def setup_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("mailparser", "alembic", "dramatiq", "uvicorn.access"):
+    # aiosmtpd's "mail.log" says every SMTP command at INFO, reply addresses (their tokens)
+    # included; intake's own line a mail says what became of it, with tokens redacted
+    for noisy in ("mailparser", "alembic", "dramatiq", "uvicorn.access", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -167,3 +167,13 @@ def test_the_whole_story_by_mail(served: Served) -> None:
     assert set(processed) == {"ann@example.org", "sales@acme.example"}
     assert served.cli("ticket", "show", "1001")["close_reason"] == "processed"
     assert served.stop() == 0, served.log()
+
+    # one structured line a mail says what became of it; reply tokens never reach the log
+    lines = [json.loads(line) for line in served.log().splitlines() if line.startswith("{")]
+    fates = [(line["state"], line["ticket"], line["decision"]) for line in lines
+             if line["logger"] == "ticketgw.inbound"]
+    assert fates == [("applied", 1001, "opened"), ("applied", 1001, "threaded"),
+                     ("applied", 1001, "threaded"), ("rejected", None, "rejected_not_party")]
+    for copy in (vendor_copy, customer_copy):
+        token = str(copy["Reply-To"]).split("+", 1)[1].split("@")[0]
+        assert token not in served.log()
