@@ -25,6 +25,7 @@ from gateway.services.runtime import Runtime
 from inbound.balance import Peers
 from inbound.batching import IntakeQueue, pool_size
 from inbound.intake import TEMPFAIL, Incoming, check_recipient
+from inbound.smtp_data import BulkData
 
 log = logging.getLogger("ticketgw.inbound.smtp")
 
@@ -59,9 +60,10 @@ class Gate:
         self.idle.set()
 
 
-class InboundSMTP(SMTP):
-    """aiosmtpd's SMTP with enhanced codes on size refusals, a connection limit, and (with
-    several listener processes) new connections spread evenly over them."""
+class InboundSMTP(BulkData):
+    """aiosmtpd's SMTP with DATA read in large pieces (inbound.smtp_data), enhanced codes on
+    size refusals, a connection limit, and (with several listener processes) new
+    connections spread evenly over them."""
 
     def __init__(self, handler: InboundHandler, gate: Gate, *, peers: Peers | None = None,
                  handed: bool = False, **kwargs: Any) -> None:
