@@ -12,13 +12,19 @@ the fork); a connection handed over once is kept by the process that receives it
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("ticketgw.inbound.smtp")
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Peers:
@@ -98,3 +104,13 @@ class Peers:
         own = self.pairs[self.index][0]
         loop.remove_reader(own.fileno())
         own.close()  # siblings now keep what they accept
+
+
+def stop_with_parent(parent: int) -> None:
+    """On Linux, a listener gets SIGTERM (and finishes its mail in flight) when the process
+    that started it dies, even by SIGKILL: it would otherwise keep the port."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)

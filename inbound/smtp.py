@@ -22,7 +22,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.services.runtime import Runtime
-from inbound.balance import Peers
+from inbound.balance import Peers, stop_with_parent
 from inbound.batching import IntakeQueue, pool_size
 from inbound.intake import TEMPFAIL, Incoming, check_recipient
 from inbound.smtp_data import BulkData
@@ -259,8 +259,9 @@ def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
     port = probe.getsockname()[1]
     context = multiprocessing.get_context("fork")
     peers = Peers(processes)
-    children = [context.Process(target=_child, args=(runtime, listen.host, port, rate, peers, i),
-                                daemon=False) for i in range(processes)]
+    children = [context.Process(target=_child, daemon=False,
+                                args=(runtime, listen.host, port, rate, peers, i, os.getpid()))
+                for i in range(processes)]
     runtime.engine.dispose()  # no pooled connection crosses the fork
     for child in children:
         child.start()
@@ -282,7 +283,8 @@ def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
 
 
 def _child(runtime: Runtime, host: str, port: int, rate: tuple[int, int] | None,
-           peers: Peers, index: int) -> None:
+           peers: Peers, index: int, parent: int) -> None:
+    stop_with_parent(parent)
     runtime.engine.dispose(close=False)  # SQLAlchemy's advice for forked processes
     peers.join(index)
     asyncio.run(_serve(runtime, host, port, reuse_port=True, rate=rate, peers=peers))

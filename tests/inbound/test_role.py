@@ -74,9 +74,11 @@ def _two_listeners(tmp_path: Path) -> tuple[Runtime, World, int, int, subprocess
 def _kill_all(proc: subprocess.Popen[bytes]) -> None:
     """After a failure: the listener processes too, not only their parent (they would keep
     the port and outlive the test)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group outlives its leader
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
@@ -152,6 +154,15 @@ def test_two_processes_share_eight_connections_evenly(tmp_path: Path) -> None:
     runtime.close()
 
 
+def _exited(pid: int) -> bool:
+    """The process is gone or a zombie (orphans are reaped by init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
 def _released(inodes: set[str]) -> bool:
     """None of these sockets exists any more. The kernel releases a killed process's files
     after it has exited (even after it is reaped), and until then still queues connections
@@ -193,4 +204,24 @@ def test_a_listener_that_died_is_handed_no_connections(tmp_path: Path) -> None:
     finally:
         _kill_all(proc)
     assert len(world.ticket(number)["messages"]) == 7  # type: ignore[arg-type]
+    runtime.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_listeners_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed `ticketgw smtp` leaves no listener behind holding the port."""
+    runtime, world, number, port, proc = _two_listeners(tmp_path)
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), 20, message="smtp role listens")
+        children = [int(c) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+        assert len(children) == 2
+        proc.kill()
+        proc.wait()
+        wait_until(lambda: all(_exited(pid) for pid in children), 20,
+                   message="the listeners stop with their parent")
+        wait_until(lambda: not port_answers("127.0.0.1", port, 0.2), 10,
+                   message="nothing listens on the port")
+    finally:
+        _kill_all(proc)
     runtime.close()
