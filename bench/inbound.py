@@ -47,15 +47,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiosmtpd.smtp import SMTP  # noqa: E402
 
-from gateway.app import build_runtime  # noqa: E402
 from gateway.domain.clock import FrozenClock  # noqa: E402
 from gateway.domain.facts import Role, TicketType  # noqa: E402
 from gateway.domain.settings import parse_settings  # noqa: E402
 from gateway.services import orders, tickets, vendors  # noqa: E402
 from gateway.services.context import Actor  # noqa: E402
 from gateway.services.runtime import Runtime  # noqa: E402
-from inbound.smtp import run_smtp, start_smtp  # noqa: E402
-from tests.support.services import postgres_url  # noqa: E402
+from inbound.smtp import start_smtp  # noqa: E402
+from ticketgw import roles  # noqa: E402
+from ticketgw.app import build_runtime  # noqa: E402
+from ticketgw.testing.services import postgres_url  # noqa: E402
 
 DOMAIN = "tickets.localhost"
 NOW = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
@@ -196,7 +197,7 @@ def start_role(settings_env: dict[str, str], processes: int) -> tuple[Any, int]:
     runtime = build_runtime(settings, clock=FrozenClock(NOW), create_schema=False)
     runtime.engine.dispose()
     role = multiprocessing.get_context("fork").Process(
-        target=run_smtp, args=(runtime,), kwargs={"rate": NO_LIMIT})
+        target=roles.smtp, args=(runtime,), kwargs={"rate": NO_LIMIT})
     role.start()
     wait_for_port(port)
     return role, port

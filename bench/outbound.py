@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select, text  # noqa: E402
 
-from gateway.broker import build_broker, start_worker  # noqa: E402
 from gateway.domain.clock import FrozenClock  # noqa: E402
 from gateway.domain.facts import Action, Role  # noqa: E402
 from gateway.services import tickets  # noqa: E402
@@ -33,12 +32,16 @@ from outbound.compose import Composer  # noqa: E402
 from outbound.message import build_message  # noqa: E402
 from outbound.render import Renderer  # noqa: E402
 from store.models import OutboxMail  # noqa: E402
-from tests.outbound.bulk import AT, seed_tickets  # noqa: E402
-from tests.outbound.helpers import CUSTOMER, VENDOR, open_refund, seed_order  # noqa: E402
-from tests.support import unique_name  # noqa: E402
-from tests.support.runtime import make_runtime  # noqa: E402
-from tests.support.services import REDIS_URL, postgres_url  # noqa: E402
-from tests.support.smtp_sink import SmtpSink  # noqa: E402
+from ticketgw.broker import build_broker, start_worker  # noqa: E402
+from ticketgw.testing.bulk import AT, seed_tickets  # noqa: E402
+from ticketgw.testing.runtime import make_runtime  # noqa: E402
+from ticketgw.testing.services import (  # noqa: E402
+    REDIS_URL,
+    postgres_url,
+    unique_name,  # noqa: E402
+)
+from ticketgw.testing.smtp_sink import SmtpSink  # noqa: E402
+from ticketgw.testing.story import CUSTOMER, VENDOR, open_refund, seed_order  # noqa: E402
 
 
 def per_second(count: int, seconds: float) -> float:

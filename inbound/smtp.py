@@ -3,7 +3,8 @@
 Started with `loop.create_server(lambda: SMTP(...))` (aiosmtpd's Controller(port=0) fails in
 1.4.6, upstream issue #388). The event loop never waits on the database: intake runs on
 threads that take the mail queued meanwhile as one batch with one commit (inbound.batching).
-With several listener processes, connections are spread over them (inbound.balance).
+With several listener processes (inbound.listeners), connections are spread over them
+(inbound.balance).
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import multiprocessing
-import os
 import re
-import signal
 import socket
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.services.runtime import Runtime
-from inbound.balance import Peers, stop_with_parent
+from inbound.balance import Peers
 from inbound.batching import IntakeQueue, pool_size
 from inbound.intake import TEMPFAIL, Incoming, check_recipient
 from inbound.smtp_data import BulkData
@@ -241,64 +239,3 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
 
 
 _HANDED: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks weakly
-
-
-def run_smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
-    """`ticketgw smtp`: settings.smtp_processes listeners sharing the port (SO_REUSEPORT);
-    SIGTERM or SIGINT stops them after the mail in flight is answered. `rate` overrides the
-    per-sender limit (the bench sends everything from one address)."""
-    listen = runtime.settings.smtp_listen
-    processes = runtime.settings.smtp_processes
-    if processes <= 1:
-        asyncio.run(_serve(runtime, listen.host, listen.port, reuse_port=False, rate=rate))
-        return
-    # reserve the port first so a port of 0 is one port for all, and a taken port fails here
-    probe = socket.socket(socket.AF_INET6 if ":" in listen.host else socket.AF_INET)
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    probe.bind((listen.host, listen.port))
-    port = probe.getsockname()[1]
-    context = multiprocessing.get_context("fork")
-    peers = Peers(processes)
-    children = [context.Process(target=_child, daemon=False,
-                                args=(runtime, listen.host, port, rate, peers, i, os.getpid()))
-                for i in range(processes)]
-    runtime.engine.dispose()  # no pooled connection crosses the fork
-    for child in children:
-        child.start()
-    probe.close()
-    peers.close()  # each end now lives only in its process: a dead one refuses hand-overs
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.pid is not None and child.is_alive():
-                os.kill(child.pid, signal.SIGTERM)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for child in children:
-            child.join()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _child(runtime: Runtime, host: str, port: int, rate: tuple[int, int] | None,
-           peers: Peers, index: int, parent: int) -> None:
-    stop_with_parent(parent)
-    runtime.engine.dispose(close=False)  # SQLAlchemy's advice for forked processes
-    peers.join(index)
-    asyncio.run(_serve(runtime, host, port, reuse_port=True, rate=rate, peers=peers))
-
-
-async def _serve(runtime: Runtime, host: str, port: int, *, reuse_port: bool,
-                 rate: tuple[int, int] | None = None, peers: Peers | None = None) -> None:
-    listener = await start_smtp(runtime, host, port, reuse_port=reuse_port, rate=rate,
-                                peers=peers)
-    log.info("SMTP listening on %s:%d", host, listener.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("SMTP stopping; finishing mail in flight")
-    await listener.stop()

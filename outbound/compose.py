@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.facts import Role
 from gateway.domain.links import Links, link_expiry
+from gateway.domain.locales import pick_locale
 from gateway.domain.settings import Settings
 from gateway.domain.tokens import Tokens
 from gateway.services.views import money
 from outbound.message import build_message, message_id_for
 from outbound.render import Renderer
-from outbound.subjects import pick_locale, subject_for
+from outbound.subjects import subject_for
 from store.models import Attachment, Message, Order, OutboxMail, Product, Ticket, Vendor
 
 # The line a digest starts with (SPEC 11.10: capped mail is held, then sent as one).

@@ -25,7 +25,8 @@ from jinja2 import (
 )
 from markupsafe import Markup, escape
 
-from outbound.subjects import DEFAULT_LOCALE, LABELS, LOCALES, WORDS, pick_locale, subject_for
+from gateway.domain.locales import DEFAULT_LOCALE, LOCALES, pick_locale
+from outbound.subjects import LABELS, WORDS, subject_for
 
 # Who receives each event. Notices go to the sender only, whoever that was.
 AUDIENCES: Final[Mapping[str, tuple[str, ...]]] = {

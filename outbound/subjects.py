@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-LOCALES: Final = ("en", "fr", "de", "pt")
-DEFAULT_LOCALE: Final = "en"
+from gateway.domain.locales import pick_locale
 
 # Subject patterns. `{type}` is the ticket type's name below, `{n}` the ticket number,
 # `{receipt}` the order's receipt number.
@@ -449,14 +448,6 @@ WORDS: Final[Mapping[str, Mapping[str, str]]] = {
         "explanation": "Explicação",
     },
 }
-
-
-def pick_locale(locale: str | None) -> str:
-    """The locale to write in: a known one, else English."""
-    if locale in LOCALES:
-        return str(locale)
-    short = (locale or "").replace("_", "-").split("-", 1)[0].lower()
-    return short if short in LOCALES else DEFAULT_LOCALE
 
 
 def subject_for(

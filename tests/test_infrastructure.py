@@ -13,9 +13,10 @@ import redis
 import sqlalchemy as sa
 
 from tests.support import services
+from ticketgw.testing import services as shared_services
 from tests.support.dovecot import DovecotServer
 from tests.support.services import postgres_url, unique_name, wait_until
-from tests.support.smtp_sink import SmtpSink
+from ticketgw.testing.smtp_sink import SmtpSink
 
 
 def _psycopg_conninfo(url: str) -> str:
@@ -23,7 +24,7 @@ def _psycopg_conninfo(url: str) -> str:
 
 
 def _database_exists(name: str) -> bool:
-    with psycopg.connect(services._pg_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(shared_services._pg_conninfo(), autocommit=True) as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         return row is not None
 
@@ -180,8 +181,8 @@ def test_require_service_fails_when_required_and_skips_otherwise(
     def down() -> None:
         raise ConnectionRefusedError("refused")
 
-    monkeypatch.setitem(services._PROBES, "redis", down)
-    monkeypatch.setattr(services, "_answered", set())
+    monkeypatch.setitem(shared_services._PROBES, "redis", down)
+    monkeypatch.setattr(shared_services, "_answered", set())
     monkeypatch.setenv(services.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="redis does not answer"):
         services.require_service("redis")

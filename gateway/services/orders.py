@@ -12,16 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.domain.addresses import normalise_email
 from gateway.domain.clock import parse_instant
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Role
+from gateway.domain.locales import check_locale
 from gateway.services import journal
 from gateway.services.context import ServiceContext
 from store.models import Order, Payment, Product, Vendor
 
-LOCALES = ("en", "fr", "de", "pt")
 _RECEIPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,63}$")
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 _KNOWN = {
     "receipt", "vendor", "sku", "title", "kind", "recurring", "customer_email", "customer_name",
     "quantity", "amount", "currency", "purchased_at", "payments", "shipped", "locale",
@@ -103,9 +103,7 @@ def parse_line(line: dict[str, Any]) -> OrderLine:
     if not _RECEIPT.match(receipt):
         raise UserError(f"receipt {receipt!r} must be 4-64 letters, digits or dashes",
                         code="invalid_field")
-    email = str(_field(line, "customer_email")).strip().lower()
-    if not _EMAIL.match(email):
-        raise UserError(f"customer_email {email!r} is not an email address", code="invalid_field")
+    email = normalise_email(str(_field(line, "customer_email")), "customer_email")
     kind = str(line.get("kind") or "digital").strip().lower()
     if kind not in ("digital", "physical"):
         raise UserError(f"kind must be digital or physical, not {kind!r}", code="invalid_field")
@@ -125,9 +123,7 @@ def parse_line(line: dict[str, Any]) -> OrderLine:
     payments = _payments(line.get("payments"), purchased_at, amount)
     recurring = _bool(line.get("recurring"), "recurring")
     locale = str(line.get("locale") or "en").strip().lower()
-    if locale not in LOCALES:
-        raise UserError(f"locale {locale!r} must be one of {', '.join(LOCALES)}",
-                        code="invalid_field")
+    check_locale(locale)
     subscription = line.get("subscription")
     if subscription is not None:
         subscription = str(subscription).strip().lower()

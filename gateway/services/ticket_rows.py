@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Label, Select, bindparam, select
+from sqlalchemy import Label, bindparam, select
 from sqlalchemy.orm import Session
 
 from gateway.domain import actions
@@ -25,8 +25,12 @@ from gateway.domain.facts import Action, Role, Status
 from gateway.services import journal
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import order_facts_of, ticket_facts_of, vendor_facts
-from gateway.services.ticket_state import activity_columns, due_columns, write_message
-from store.db import is_postgres
+from gateway.services.ticket_state import (
+    ByNumber,
+    activity_columns,
+    due_columns,
+    write_message,
+)
 from store.models import Order, Product, Ticket, Vendor
 
 
@@ -109,19 +113,18 @@ def _columns() -> list[Label[Any]]:
 
 
 # built once: intake reads a ticket this way for every mail that names one
-_BY_NUMBER: Select[Any] = (
+_ROW_BY_NUMBER = ByNumber(
     select(*_columns())
     .join_from(Ticket, Order, Order.id == Ticket.order_id)
     .join(Vendor, Vendor.id == Order.vendor_id).join(Product, Product.id == Order.product_id)
-    .where(Ticket.number == bindparam("number")))
-_BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update(of=Ticket)
+    .where(Ticket.number == bindparam("number")), orm=False)
 
 
 def load_row(session: Session, number: int) -> TicketRow | None:
     """The ticket numbered `number`, or None. On PostgreSQL its row stays locked until the
     transaction ends, as `find_ticket(lock=True)` locks it for an action."""
-    query = _BY_NUMBER_LOCKED if is_postgres(session) else _BY_NUMBER
-    row = session.connection().execute(query, {"number": number}).first()
+    result = _ROW_BY_NUMBER(session, number, lock=True)
+    row = result.first() if result is not None else None
     return TicketRow(*row) if row is not None else None
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import Result, Select, bindparam, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,14 +37,36 @@ def find_order(session: Session, receipt: str) -> Order:
     return order
 
 
+MAX_NUMBER = 2**31 - 1  # ticket numbers are a 32-bit integer column
+
+
+class ByNumber:
+    """The look-up of one ticket by its number, built once for a select whose WHERE binds
+    `number`: with `lock`, the ticket's row stays locked until the transaction ends (on
+    PostgreSQL; SQLite's writers take turns anyway). A number beyond the column's range is
+    no ticket, not a database error."""
+
+    def __init__(self, query: Select[Any], *, orm: bool = True) -> None:
+        self.query = query
+        self.locked = query.with_for_update(of=Ticket)
+        self.orm = orm  # False: plain rows through the connection, without the ORM's work
+
+    def __call__(self, session: Session, number: int, *, lock: bool) -> Result[Any] | None:
+        if not 0 < number <= MAX_NUMBER:
+            return None
+        query = self.locked if lock and is_postgres(session) else self.query
+        if self.orm:
+            return session.execute(query, {"number": number})
+        return session.connection().execute(query, {"number": number})
+
+
 # built once: every action and every reply looks its ticket up
-_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
-_BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update(of=Ticket)
+_TICKET_BY_NUMBER = ByNumber(select(Ticket).where(Ticket.number == bindparam("number")))
 
 
 def find_ticket(session: Session, number: int, *, lock: bool = False) -> Ticket:
-    query = _BY_NUMBER_LOCKED if lock and is_postgres(session) else _BY_NUMBER
-    ticket = session.execute(query, {"number": number}).unique().scalar_one_or_none()
+    result = _TICKET_BY_NUMBER(session, number, lock=lock)
+    ticket = result.unique().scalar_one_or_none() if result is not None else None
     if ticket is None:
         raise NotFound(f"no ticket #{number}")
     return ticket

@@ -7,11 +7,12 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.domain.addresses import normalise_email
 from gateway.domain.calendar import zone_or_error
 from gateway.domain.errors import Conflict, NotFound, UserError
+from gateway.domain.locales import check_locale
 from gateway.services import journal
 from gateway.services.context import Actor, ServiceContext
-from gateway.services.orders import _EMAIL, LOCALES
 from gateway.services.tickets import recompute_vendor_deadlines, set_may_respond
 from store.models import Vendor
 
@@ -26,19 +27,11 @@ def find_vendor(session: Session, nickname: str) -> Vendor:
     return vendor
 
 
-def _email(value: str, what: str) -> str:
-    email = value.strip().lower()
-    if not _EMAIL.match(email):
-        raise UserError(f"{what} {value!r} is not an email address", code="invalid_field")
-    return email
-
-
 def _check(timezone: str | None, locale: str | None) -> None:
     if timezone is not None:
         zone_or_error(timezone)
-    if locale is not None and locale not in LOCALES:
-        raise UserError(f"locale {locale!r} must be one of {', '.join(LOCALES)}",
-                        code="invalid_field")
+    if locale is not None:
+        check_locale(locale)
 
 
 def add_vendor(session: Session, ctx: ServiceContext, actor: Actor, nickname: str, email: str, *,
@@ -52,8 +45,8 @@ def add_vendor(session: Session, ctx: ServiceContext, actor: Actor, nickname: st
     if session.execute(select(Vendor.id).where(Vendor.nickname == nick)).first():
         raise Conflict(f"vendor {nick!r} already exists; use `ticketgw vendor update`")
     vendor = Vendor(
-        nickname=nick, account_email=_email(email, "--email"),
-        cs_email=_email(cs_email, "--cs-email") if cs_email else None,
+        nickname=nick, account_email=normalise_email(email, "--email"),
+        cs_email=normalise_email(cs_email, "--cs-email") if cs_email else None,
         timezone=timezone or "UTC", locale=locale or "en",
         partial_refunds_enabled=partial_refunds, may_respond=True, dispute_count=0,
         created_at=ctx.now,
@@ -72,8 +65,8 @@ def update_vendor(session: Session, ctx: ServiceContext, actor: Actor, nickname:
     _check(timezone, locale)
     changes: dict[str, tuple[object, object]] = {}
     for name, value in (
-        ("account_email", _email(email, "--email") if email else None),
-        ("cs_email", _email(cs_email, "--cs-email") if cs_email else None),
+        ("account_email", normalise_email(email, "--email") if email else None),
+        ("cs_email", normalise_email(cs_email, "--cs-email") if cs_email else None),
         ("timezone", timezone), ("locale", locale),
         ("partial_refunds_enabled", partial_refunds),
     ):

@@ -17,7 +17,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import status_view, ticket_view
 from store.models import Event, Order, OutboxMail, Ticket
-from tests.support.runtime import make_runtime
+from ticketgw.testing.runtime import make_runtime
 
 STAFF = Actor(Role.STAFF, source="cli")
 CUSTOMER = Actor(Role.CUSTOMER, "ann@example.org", source="email")

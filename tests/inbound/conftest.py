@@ -20,7 +20,7 @@ from gateway.services import orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from inbound.smtp import Listener, start_smtp
-from tests.support.runtime import START
+from ticketgw.testing.runtime import START
 
 DOMAIN = "tickets.localhost"
 CUSTOMER = "ann@example.org"

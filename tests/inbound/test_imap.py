@@ -143,19 +143,6 @@ def test_backoff_doubles_up_to_its_limit_and_resets() -> None:
     assert backoff.next() == 1
 
 
-def test_role_refuses_to_start_without_an_imap_url(monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Any) -> None:
-    import argparse
-
-    from gateway import roles
-
-    monkeypatch.setenv("TICKETGW_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
-    monkeypatch.setenv("TICKETGW_SECRET_KEY", "k")
-    monkeypatch.delenv("TICKETGW_IMAP_URL", raising=False)
-    with pytest.raises(ConfigError, match="TICKETGW_IMAP_URL is empty"):
-        roles.HANDLERS["imap"](argparse.Namespace(config=None))
-
-
 # --- against Dovecot -------------------------------------------------------------------
 
 

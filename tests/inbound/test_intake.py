@@ -27,7 +27,7 @@ from tests.inbound.conftest import (
     make_mail,
     seed,
 )
-from tests.support.runtime import make_runtime
+from ticketgw.testing.runtime import make_runtime
 
 SUPPORT = f"support@{DOMAIN}"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.services.runtime import Runtime
-from tests.support.runtime import make_runtime
-from tests.support.smtp_sink import SmtpSink
+from ticketgw.testing.runtime import make_runtime
+from ticketgw.testing.smtp_sink import SmtpSink
 
 
 @pytest.fixture

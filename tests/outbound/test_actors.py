@@ -11,9 +11,9 @@ from dramatiq.brokers.stub import StubBroker
 
 from gateway.services.runtime import Runtime
 from outbound.actors import DELIVER_CHUNK, declare_actors
-from tests.outbound.helpers import open_refund, outbox, seed_order, states
 from tests.outbound.test_relay import add_mails
-from tests.support.smtp_sink import SmtpSink
+from ticketgw.testing.smtp_sink import SmtpSink
+from ticketgw.testing.story import open_refund, outbox, seed_order, states
 
 
 def stub_broker() -> StubBroker:

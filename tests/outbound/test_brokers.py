@@ -8,13 +8,13 @@ from email.headerregistry import Address
 
 import pytest
 
-from gateway.broker import BrokerSetup, Running, build_broker, start_worker
 from gateway.domain.facts import Role
 from gateway.services.runtime import Runtime
 from store.models import OutboxMail
-from tests.outbound.helpers import CUSTOMER, VENDOR, open_refund, outbox, seed_order, text_part
 from tests.support import unique_name, wait_until
-from tests.support.smtp_sink import ReceivedMail, SmtpSink
+from ticketgw.broker import BrokerSetup, Running, build_broker, start_worker
+from ticketgw.testing.smtp_sink import ReceivedMail, SmtpSink
+from ticketgw.testing.story import CUSTOMER, VENDOR, open_refund, outbox, seed_order, text_part
 
 
 def _cleanup_redis(url: str, namespace: str) -> None:

@@ -10,11 +10,11 @@ import signal
 import pytest
 from sqlalchemy import func, select
 
-from gateway.app import build_runtime
 from gateway.domain.clock import format_instant
 from gateway.domain.settings import parse_settings
 from store.models import Event, Order, OutboxMail, Ticket
-from tests.outbound.bulk import AMOUNT_CENTS, AT, seed_tickets, sweep_in_process
+from ticketgw.app import build_runtime
+from ticketgw.testing.bulk import AMOUNT_CENTS, AT, seed_tickets, sweep_in_process
 
 pytestmark = pytest.mark.postgres
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from gateway.broker import build_broker, start_worker
 from gateway.domain.facts import Action, Role
 from gateway.services import tickets
 from gateway.services.context import Actor
@@ -20,7 +19,11 @@ from gateway.services.runtime import Runtime
 from outbound.deliver import Deliverer, RetryPolicy, retry_failed
 from outbound.sweeps import dispatch_due, sweep_outbox
 from store.models import AddressState, OutboxMail
-from tests.outbound.helpers import (
+from tests.support import wait_until
+from ticketgw.broker import build_broker, start_worker
+from ticketgw.testing.runtime import make_runtime
+from ticketgw.testing.smtp_sink import SmtpSink
+from ticketgw.testing.story import (
     CUSTOMER,
     RECEIPT,
     VENDOR,
@@ -30,9 +33,6 @@ from tests.outbound.helpers import (
     states,
     text_part,
 )
-from tests.support import wait_until
-from tests.support.runtime import make_runtime
-from tests.support.smtp_sink import SmtpSink
 
 
 def advance(runtime: Runtime, **delta: float) -> None:

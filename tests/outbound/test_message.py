@@ -11,9 +11,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from gateway.domain.locales import LOCALES
 from outbound.message import LOOP_HEADER, build_message, clean_header, message_id_for
 from outbound.render import Rendered, Renderer
-from outbound.subjects import LOCALES
 from tests.outbound import every_mail, make_ctx
 
 DOMAIN = "tickets.example"

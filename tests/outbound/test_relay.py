@@ -10,14 +10,14 @@ import pytest
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
-from gateway.broker import start_worker
 from gateway.services.runtime import Runtime
 from outbound.deliver import Deliverer
 from store.models import OutboxMail
-from tests.outbound.helpers import open_refund, outbox, seed_order
 from tests.support import wait_until
-from tests.support.runtime import make_runtime
-from tests.support.smtp_sink import SmtpSink, _Handler
+from ticketgw.broker import start_worker
+from ticketgw.testing.runtime import make_runtime
+from ticketgw.testing.smtp_sink import SmtpSink, _Handler
+from ticketgw.testing.story import open_refund, outbox, seed_order
 
 
 class _WatchedSMTP(SMTP):

@@ -8,8 +8,9 @@ from importlib import resources
 
 import pytest
 
+from gateway.domain.locales import LOCALES
 from outbound.render import AUDIENCES, Renderer, wrap_text
-from outbound.subjects import LABELS, LOCALES, SUBJECTS, WORDS, subject_for
+from outbound.subjects import LABELS, SUBJECTS, WORDS, subject_for
 from tests.outbound import T0, TICKET_TYPES, every_mail, make_comment, make_ctx
 
 

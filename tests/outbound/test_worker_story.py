@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.outbound.helpers import CUSTOMER, VENDOR, seed_order
 from tests.support import unique_name, wait_until
-from tests.support.runtime import make_runtime
-from tests.support.smtp_sink import SmtpSink
+from ticketgw.testing.runtime import make_runtime
+from ticketgw.testing.smtp_sink import SmtpSink
+from ticketgw.testing.story import CUSTOMER, VENDOR, seed_order
 
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, cwd=cwd,
+    done = subprocess.run([sys.executable, "-m", "ticketgw.cli", *args], env=env, cwd=cwd,
                           capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
 
@@ -51,7 +51,7 @@ def test_worker_mails_the_refund_and_its_processing(broker: str, tmp_path: Path,
     procs = {}
     for role, log in logs.items():
         with log.open("wb") as out:
-            procs[role] = subprocess.Popen([sys.executable, "-m", "gateway.cli", role],
+            procs[role] = subprocess.Popen([sys.executable, "-m", "ticketgw.cli", role],
                                            env=env, cwd=tmp_path, stderr=out)
     try:
         for role, log in logs.items():

@@ -16,7 +16,7 @@ from tests.support.services import (
     rabbitmq_vhost,
     require_service,
 )
-from tests.support.smtp_sink import SmtpSink
+from ticketgw.testing.smtp_sink import SmtpSink
 
 __all__ = [
     "DovecotServer",

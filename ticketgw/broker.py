@@ -12,20 +12,24 @@ runs) sharing one server never take each other's messages.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
+import pika
+import redis
 from dramatiq import Broker, Worker
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from gateway.domain.errors import ConfigError
 from gateway.domain.settings import Settings
 from gateway.services.runtime import Runtime
+from outbound.actors import Actors, declare_actors
 
 log = logging.getLogger("ticketgw.broker")
 
@@ -63,12 +67,8 @@ def build_broker(settings: Settings, *, namespace: str | None = None) -> BrokerS
         broker = StubBroker()
         broker.emit_after("process_boot")
     elif scheme in ("redis", "rediss"):
-        from dramatiq.brokers.redis import RedisBroker
-
         broker = RedisBroker(url=url, namespace=name)  # type: ignore[no-untyped-call]
     elif scheme in ("amqp", "amqps"):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
         # Without publisher confirms a message the server never stored counts as sent.
         broker = RabbitmqBroker(url=url, confirm_delivery=True)
     else:
@@ -77,10 +77,8 @@ def build_broker(settings: Settings, *, namespace: str | None = None) -> BrokerS
     return BrokerSetup(broker, name)
 
 
-def declare(runtime: Runtime, setup: BrokerSetup, **options: Any) -> Any:
-    """The outbound actors on this broker (imported only now that the broker is set)."""
-    from outbound.actors import declare_actors
-
+def declare(runtime: Runtime, setup: BrokerSetup, **options: Any) -> Actors:
+    """The outbound actors, declared on this broker explicitly (never on a global default)."""
     return declare_actors(setup.broker, runtime, queue_name=setup.namespace, **options)
 
 
@@ -176,40 +174,26 @@ def start_scheduler(runtime: Runtime, setup: BrokerSetup | None = None, *,
     return Running(setup, actors, None, scheduler)
 
 
-def run_until_signalled(running: Running, what: str) -> None:
-    """Block until SIGTERM or Ctrl-C, then stop cleanly."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info(f"{what} stopping", extra={"signal": signum})
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    log.info(f"{what} running", extra={"namespace": running.setup.namespace})
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        running.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        log.info(f"{what} stopped")
-
-
-def run_worker(runtime: Runtime, *, threads: int = 8) -> None:
-    """`ticketgw worker`: deliver outbox mail and run the sweeps the scheduler enqueues.
-
-    With the embedded broker nothing else can reach this process's queue, so it schedules
-    its own sweeps."""
-    setup = build_broker(runtime.settings)
-    running = start_worker(runtime, setup, threads=threads, scheduler=setup.embedded)
-    run_until_signalled(running, "worker")
-
-
-def run_scheduler(runtime: Runtime) -> None:
-    """`ticketgw scheduler`: enqueue the outbox and deadline sweeps on a fixed period."""
-    if runtime.settings.broker_url == "embedded":
-        raise ConfigError("`ticketgw scheduler` needs a shared broker (TICKETGW_BROKER_URL "
-                          "redis://… or amqp://…); with the embedded broker, `ticketgw worker` "
-                          "and `ticketgw serve` schedule their own sweeps")
-    run_until_signalled(start_scheduler(runtime), "scheduler")
+def broker_check_for(settings: Settings) -> Callable[[], bool]:
+    """Does the configured broker answer? The embedded one always does (`/healthz`)."""
+    url = split_namespace(settings.broker_url)[0]
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis", "rediss"):
+        def redis_ping() -> bool:
+            client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        return redis_ping
+    if scheme in ("amqp", "amqps"):
+        def amqp_open() -> bool:
+            params = pika.URLParameters(url)
+            params.socket_timeout = 2
+            params.blocked_connection_timeout = 2
+            params.connection_attempts = 1
+            connection = pika.BlockingConnection(params)
+            connection.close()
+            return True
+        return amqp_open
+    return lambda: True

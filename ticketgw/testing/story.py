@@ -12,7 +12,7 @@ from gateway.services import orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from store.models import OutboxMail, Vendor
-from tests.support.runtime import START
+from ticketgw.testing.runtime import START
 
 CUSTOMER = "ann@example.org"
 VENDOR = "sales@acme.example"

@@ -22,9 +22,9 @@ from gateway.services import apikeys, orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import ticket_view
-from gateway.web import create_app
-from gateway.web.api import PREFIX, RateLimit
 from store.models import ApiKey, Event, Message, Order, OutboxMail, Ticket
+from web.api import PREFIX, RateLimit
+from web.app import create_app
 
 STAFF = Actor(Role.STAFF, source="cli")
 CUSTOMER = Actor(Role.CUSTOMER, "ann@example.org", source="email")
@@ -476,7 +476,7 @@ def test_apikey_create_through_the_cli_and_use_the_key(
     env["TICKETGW_DATABASE_URL"] = backend_url
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "ticketgw.cli", *args], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)
 
     assert cli("init").returncode == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from gateway.domain.addresses import normalise_email
 from gateway.domain.errors import Conflict, NotFound, UserError
 from gateway.domain.facts import Role, TicketType
 from gateway.domain.links import link_expiry
@@ -21,13 +21,10 @@ from gateway.domain.tokens import Claim
 from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
-from gateway.web.pages import Web, checked_form
 from store.models import Order, OutboxMail
+from web.pages import Web, checked_form
 
 RESEND_PAUSE = timedelta(minutes=10)  # one receipt mail per order in this time, at most
-# One address, no display name: local part, @, a domain with a dot (RFC 5321 sizes).
-_EMAIL = re.compile(r"^[^\s@<>()\[\],;:\"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _REQUESTS = (
     ("tech_support", "Request Tech Support"),
     ("refund", "Request a Refund"),
@@ -86,9 +83,7 @@ def _resend(runtime: Runtime, claim: Claim) -> None:
 
 
 def _change_email(runtime: Runtime, claim: Claim, raw: str) -> None:
-    email = raw.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise UserError(f"{raw.strip()!r} is not an email address; write it as name@example.org")
+    email = normalise_email(raw, "the address")
     with runtime.sessions.begin() as session:
         order = _order(session, claim)
         if order.customer_email == email:

@@ -19,8 +19,9 @@ from gateway.services import orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import ticket_view
-from gateway.web import create_app, start_web
 from store.models import Event, Order, OutboxMail
+from web.app import create_app
+from web.server import start_web
 
 STAFF = Actor(Role.STAFF, source="cli")
 CUSTOMER = Actor(Role.CUSTOMER, "ann@example.org", source="email")

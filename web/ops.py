@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from gateway.services.deadlines import next_deadline
 from gateway.services.runtime import Runtime
-from gateway.web.pages import Web
 from store.models import InboundMail, OutboxMail, Ticket
+from web.pages import Web
 
 CHECK_SECONDS = 5.0  # a check that has not answered by then counts as failed
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -23,8 +23,8 @@ from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
-from gateway.web.pages import Web, checked_form
 from store.models import Ticket
+from web.pages import Web, checked_form
 
 PURPOSE_OF_PATH = {path: purpose for purpose, path in ACTION_PATHS.items()}
 _BUTTON = {"confirm": "Confirm Request", "dispute": "I Did Not Agree",

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from gateway.cli import main
 from store.models import OutboxMail
-from tests.outbound.helpers import open_refund, outbox, seed_order
 from tests.support import unique_name, wait_until
-from tests.support.runtime import make_runtime
-from tests.support.smtp_sink import SmtpSink
+from ticketgw.cli import main
+from ticketgw.testing.runtime import make_runtime
+from ticketgw.testing.smtp_sink import SmtpSink
+from ticketgw.testing.story import open_refund, outbox, seed_order
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -46,13 +46,13 @@ def test_outbox_retry_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def _start(role: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "gateway.cli", role], env=env,
+        return subprocess.Popen([sys.executable, "-m", "ticketgw.cli", role], env=env,
                                 stderr=out)
 
 
 def test_scheduler_refuses_the_embedded_broker(tmp_path: Path) -> None:
     env = {**os.environ, **_env(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "scheduler", "--json"], env=env,
+    done = subprocess.run([sys.executable, "-m", "ticketgw.cli", "scheduler", "--json"], env=env,
                           capture_output=True, timeout=60)
     assert done.returncode == 1
     assert b"needs a shared broker" in done.stderr

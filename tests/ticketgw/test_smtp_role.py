@@ -17,8 +17,14 @@ from gateway.services.runtime import Runtime
 from inbound import batching
 from tests.inbound.conftest import CUSTOMER, DOMAIN, SmtpServer, World, make_mail, seed
 from tests.support import free_port, wait_until
-from tests.support.runtime import make_runtime
 from tests.support.services import port_answers
+from ticketgw.testing.runtime import make_runtime
+
+
+@pytest.fixture
+def world(runtime: Runtime) -> World:
+    return seed(runtime)
+
 
 
 def test_stop_answers_mail_in_flight(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +71,7 @@ def _two_listeners(tmp_path: Path) -> tuple[Runtime, World, int, int, subprocess
            "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox"),
            "TICKETGW_SMTP_LISTEN": f"127.0.0.1:{port}", "TICKETGW_SMTP_PROCESSES": "2"}
     with open(tmp_path / "smtp.log", "wb") as log:  # a pipe nobody reads would fill up
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "smtp"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "ticketgw.cli", "smtp"], env=env,
                                 stdout=log, stderr=log, cwd=tmp_path,
                                 start_new_session=True)
     return runtime, world, number, port, proc

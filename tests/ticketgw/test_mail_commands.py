@@ -6,10 +6,17 @@ import json
 
 import pytest
 
-from gateway.cli import main
 from gateway.domain.facts import Role
+from gateway.services.runtime import Runtime
 from inbound.intake import receive
-from tests.inbound.conftest import CUSTOMER, STRANGER, World, make_mail
+from tests.inbound.conftest import CUSTOMER, STRANGER, World, make_mail, seed
+from ticketgw.cli import main
+
+
+@pytest.fixture
+def world(runtime: Runtime) -> World:
+    return seed(runtime)
+
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def cli(backend_url: str, tmp_path: Path) -> Run:
     env["TICKETGW_DATABASE_URL"] = backend_url
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=tmp_path,
+        done = subprocess.run([sys.executable, "-m", "ticketgw.cli", *args], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)
         if check and done.returncode != 0:
             raise AssertionError(f"ticketgw {' '.join(args)} failed:\n{done.stderr}")
@@ -146,7 +146,7 @@ def test_parallel_processes_get_distinct_ticket_numbers(pg_database_url: str,
     env["TICKETGW_DATABASE_URL"] = pg_database_url
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "ticketgw.cli", *args], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)
 
     run("vendor", "add", "acme", "--email", "sales@acme.example")

@@ -41,7 +41,7 @@ class Served:
         self.process: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> Any:
-        done = subprocess.run([sys.executable, "-m", "gateway.cli", *args, "--json"],
+        done = subprocess.run([sys.executable, "-m", "ticketgw.cli", *args, "--json"],
                               cwd=self.workdir, env=self.env, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0, done.stderr
@@ -50,7 +50,7 @@ class Served:
     def start(self) -> None:
         with open(self.workdir / "serve.log", "wb") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve"], cwd=self.workdir, env=self.env,
+                [sys.executable, "-m", "ticketgw.cli", "serve"], cwd=self.workdir, env=self.env,
                 stdout=subprocess.DEVNULL, stderr=log)
 
         def healthy() -> bool:

@@ -1,4 +1,4 @@
-"""The web pages: signed no-login ticket and receipt pages, one-click actions, health, metrics.
+"""The ASGI app: signed no-login ticket and receipt pages, one-click actions, health, metrics.
 
 Routes (CONTRACT "HTTP"): `GET/POST /t/TOKEN` (a party's ticket page), `GET/POST /r/TOKEN`
 with `/r/TOKEN/invoice` and `/r/TOKEN/download` (the customer's receipt page),
@@ -20,11 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.services.runtime import Runtime
-from gateway.web import actions, api, ops, receipt, ticket
-from gateway.web.pages import SecurityHeaders, Web
-from gateway.web.server import WebHandle, make_server, run_web, start_web
-
-__all__ = ["WebHandle", "create_app", "make_server", "run_web", "start_web"]
+from web import actions, api, ops, receipt, ticket
+from web.pages import SecurityHeaders, Web
 
 log = logging.getLogger("ticketgw.web")
 

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from gateway.domain.clock import parse_instant
 from gateway.domain.facts import Action, RefundKind, Status, TicketType
-from gateway.web import api_docs
+from web import api_docs
 
 BODY_LIMIT = 1024 * 1024  # bytes of a request body; attachments go by mail, not here
 MAX_PER_PAGE = 100

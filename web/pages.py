@@ -112,7 +112,7 @@ def _label(code: str | None) -> str:
 
 def make_environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("gateway.web", "templates"),
+        loader=PackageLoader("web", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -18,8 +18,8 @@ from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
-from gateway.web.pages import Web, checked_form
 from store.models import Ticket
+from web.pages import Web, checked_form
 
 KIND_FORM = "kind"  # the one form behind `Change Refund Type`
 _KIND_ACTIONS = {

@@ -104,9 +104,9 @@ def _copy(cur: object, table: str, columns: str, lines: object) -> None:
 
 def sweep_in_process(url: str, at_iso: str, batch: int = 50) -> None:
     """A deadline sweeper process: its own engine, the sweep, exit (multiprocessing target)."""
-    from gateway.app import build_runtime
     from gateway.domain.clock import FrozenClock, parse_instant
     from gateway.services.deadlines import run_due
+    from ticketgw.app import build_runtime
 
     settings = parse_settings({}, {"TICKETGW_DATABASE_URL": url,
                                    "TICKETGW_SECRET_KEY": "test-secret"})

@@ -1,0 +1,1 @@
+"""ticketgw: the program — command line, configuration, broker, and the long-running roles."""
