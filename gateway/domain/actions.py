@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from gateway.domain.amounts import check_refundable
 from gateway.domain.errors import Conflict, Forbidden, UserError
 from gateway.domain.facts import (
     Action,
@@ -19,7 +20,7 @@ from gateway.domain.facts import (
     VendorFacts,
 )
 from gateway.domain.policy import Policy
-from gateway.domain.rules import KIND_ACTIONS, _check_refundable, check_refund_window
+from gateway.domain.rules import KIND_ACTIONS, check_refund_window
 
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.CUSTOMER: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
@@ -129,7 +130,7 @@ def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: T
     if action is Action.REFUND:
         if TicketType.REFUND in ticket.open_types:
             raise Conflict("this order already has an open refund ticket; reply to that ticket")
-        _check_refundable(order)
+        check_refundable(order)
         check_refund_window(policy, role, order, vendor, now)
         return
     raise Conflict("a tech-support ticket has no refund to change; turn it into a refund first")
@@ -165,7 +166,7 @@ def _check_kind_change(action: Action, role: Role, ticket: TicketFacts, order: O
                        vendor: VendorFacts) -> None:
     if ticket.type is not TicketType.REFUND:
         raise Conflict("a cancellation has no refund kind; close it or change it to tech support")
-    _check_refundable(order)
+    check_refundable(order)
     if action is Action.PARTIAL and role is Role.VENDOR and not vendor.partial_refunds_enabled:
         raise Forbidden(
             "partial refunds by amount are not enabled for your account; refund a percentage "

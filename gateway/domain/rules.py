@@ -44,9 +44,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
+from gateway.domain.amounts import amount_left, check_refundable, refund_amount
 from gateway.domain.calendar import (
     add_business_time,
     days_between_local,
@@ -55,19 +55,19 @@ from gateway.domain.calendar import (
     same_local_day,
     zone_or_error,
 )
-from gateway.domain.errors import Conflict, Forbidden, OutsideWindow, UserError
+from gateway.domain.errors import Conflict, Forbidden, OutsideWindow
 from gateway.domain.facts import (
     Action,
     DeadlineRule,
     OrderFacts,
-    RefundKind,
     Role,
     TicketType,
     VendorFacts,
 )
 from gateway.domain.policy import Policy, Window
 
-CENT = Decimal("0.01")
+__all__ = ["amount_left", "refund_amount"]  # the amount rules, with the others here
+
 KIND_ACTIONS = frozenset({Action.FULL, Action.PARTIAL, Action.PERCENT, Action.QUANTITY})
 _TYPE_LABEL = {
     TicketType.REFUND: "refund",
@@ -146,19 +146,6 @@ def check_refund_window(policy: Policy, role: Role, order: OrderFacts, vendor: V
     raise OutsideWindow(f"{subject} is {days} old; {who} up to {window} after {after}{until}")
 
 
-def amount_left(order: OrderFacts) -> Decimal:
-    """What a full refund would still give back (the last bill for a recurring product)."""
-    return max(order.refundable_base - order.refunded_amount, Decimal("0"))
-
-
-def _check_refundable(order: OrderFacts) -> None:
-    if amount_left(order) <= 0:
-        raise Conflict(
-            f"this order has already been refunded in full ({order.refunded_amount:.2f}); "
-            "there is nothing left to refund"
-        )
-
-
 # --- opening tickets -------------------------------------------------------------------
 
 
@@ -178,7 +165,7 @@ def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: Order
             f"this order already has an open {label} ticket; reply to that ticket instead"
         )
     if ticket_type is TicketType.REFUND:
-        _check_refundable(order)
+        check_refundable(order)
         check_refund_window(policy, role, order, vendor, now)
         return OpenDecision(convert=TicketType.TECH_SUPPORT in open_types)
     if ticket_type is TicketType.CANCELLATION:
@@ -288,69 +275,3 @@ def after_dispute(vendor: VendorFacts, policy: Policy) -> VendorFacts:
 def restore_vendor(vendor: VendorFacts) -> VendorFacts:
     """Staff restore may_respond; the dispute count starts again (SPEC 11.5)."""
     return dataclasses.replace(vendor, may_respond=True, dispute_count=0)
-
-
-# --- refund amounts --------------------------------------------------------------------
-
-
-def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
-                  vendor: VendorFacts, *, policy: Policy | None = None) -> Decimal:
-    """Money a refund of this kind returns; never more than what is left unrefunded.
-
-    Whether the vendor may choose the kind is check_action's question; `vendor` is part of
-    the interface only. `policy` gives the percent range (1-80 when omitted).
-    """
-    left = amount_left(order)
-    if left <= 0:
-        _check_refundable(order)
-    if kind is RefundKind.FULL:
-        amount = left
-    elif kind is RefundKind.AMOUNT:
-        amount = _checked_amount(_required(value, "an amount"), left)
-    elif kind is RefundKind.PERCENT:
-        low, high = (policy.percent_min, policy.percent_max) if policy else (1, 80)
-        percent = _required(value, "a percentage")
-        if not low <= percent <= high:
-            raise UserError(f"a refund percentage must be from {low} to {high}, not {percent}")
-        amount = order.refundable_base * percent / 100
-    else:
-        count = _checked_quantity(_required(value, "a quantity"), order.quantity)
-        amount = order.refundable_base / order.quantity * count
-    result = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)
-    if result <= 0:
-        raise UserError("this refund comes to 0.00; choose a larger share")
-    return result
-
-
-def _required(value: Decimal | None, what: str) -> Decimal:
-    if value is None:
-        raise UserError(f"this refund kind needs {what}")
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise UserError(f"{value!r} is not a valid number for {what}") from None
-    if not number.is_finite():
-        raise UserError(f"{value} is not a valid number for {what}")
-    return number
-
-
-def _checked_amount(value: Decimal, left: Decimal) -> Decimal:
-    if value <= 0:
-        raise UserError(f"a partial refund must be more than 0.00, not {value}")
-    if value.quantize(CENT, rounding=ROUND_HALF_UP) > left:
-        raise UserError(
-            f"a partial refund of {value:.2f} is more than the {left:.2f} left unrefunded "
-            "on this order"
-        )
-    return value
-
-
-def _checked_quantity(value: Decimal, quantity: int) -> int:
-    if quantity <= 1:
-        raise UserError("this order has a quantity of 1; a refund by quantity needs more items")
-    if value != value.to_integral_value() or not 1 <= value < quantity:
-        raise UserError(
-            f"a refund by quantity must be a whole number from 1 to {quantity - 1} "
-            f"(the order has {quantity}), not {value}"
-        )
-    return int(value)

@@ -66,7 +66,8 @@ _TICKET_BY_NUMBER = ByNumber(select(Ticket).where(Ticket.number == bindparam("nu
 
 def find_ticket(session: Session, number: int, *, lock: bool = False) -> Ticket:
     result = _TICKET_BY_NUMBER(session, number, lock=lock)
-    ticket = result.unique().scalar_one_or_none() if result is not None else None
+    ticket: Ticket | None = (result.unique().scalar_one_or_none() if result is not None
+                             else None)
     if ticket is None:
         raise NotFound(f"no ticket #{number}")
     return ticket

@@ -59,4 +59,4 @@ def states(runtime: Runtime) -> dict[int, str]:
 def text_part(message: EmailMessage) -> str:
     part = message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())
