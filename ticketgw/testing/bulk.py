@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
+from gateway.domain.clock import FrozenClock, parse_instant
 from gateway.domain.settings import parse_settings
+from gateway.services.deadlines import run_due
+from ticketgw.app import build_runtime
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday: when the sweeps run
 AMOUNT_CENTS = 4700
@@ -104,10 +107,6 @@ def _copy(cur: object, table: str, columns: str, lines: object) -> None:
 
 def sweep_in_process(url: str, at_iso: str, batch: int = 50) -> None:
     """A deadline sweeper process: its own engine, the sweep, exit (multiprocessing target)."""
-    from gateway.domain.clock import FrozenClock, parse_instant
-    from gateway.services.deadlines import run_due
-    from ticketgw.app import build_runtime
-
     settings = parse_settings({}, {"TICKETGW_DATABASE_URL": url,
                                    "TICKETGW_SECRET_KEY": "test-secret"})
     runtime = build_runtime(settings, clock=FrozenClock(parse_instant(at_iso)),

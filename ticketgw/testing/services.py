@@ -12,6 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+import pika
+import psycopg
+import redis
+from psycopg import sql
+
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USER = "postgres"
@@ -83,14 +88,12 @@ def _pg_conninfo(dbname: str = PG_ADMIN_DB) -> str:
 
 
 def _probe_postgres() -> None:
-    import psycopg
 
     with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
         conn.execute("SELECT 1")
 
 
 def _probe_redis() -> None:
-    import redis
 
     client = redis.Redis(
         host=REDIS_HOST, port=REDIS_PORT, socket_timeout=3, socket_connect_timeout=3
@@ -103,7 +106,6 @@ def _probe_redis() -> None:
 
 
 def _probe_rabbitmq() -> None:
-    import pika
 
     params = pika.URLParameters(
         RABBITMQ_URL + "?connection_attempts=1&socket_timeout=3&blocked_connection_timeout=3"
@@ -149,8 +151,6 @@ def require_service(name: str) -> None:
 
 
 def _drop_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
 
     with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
         # Terminating first makes the drop work on PostgreSQL versions without FORCE too;
@@ -168,8 +168,6 @@ def _drop_database(name: str) -> None:
 @contextlib.contextmanager
 def postgres_url(prefix: str = PG_DB_PREFIX) -> Iterator[str]:
     """Create a throw-away database, yield its SQLAlchemy URL, drop it afterwards."""
-    import psycopg
-    from psycopg import sql
 
     require_service("postgres")
     name = unique_name(prefix)
