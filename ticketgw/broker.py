@@ -1,7 +1,7 @@
 """Build the Dramatiq broker from TICKETGW_BROKER_URL, and run workers and the sweep scheduler.
 
 The broker is built and set as Dramatiq's global one here, before any actor is declared:
-otherwise `dramatiq.get_broker()` quietly builds a RabbitMQ broker on 127.0.0.1 (Dramatiq 1.17 does this on its first use).
+otherwise `dramatiq.get_broker()` quietly builds a RabbitMQ broker on 127.0.0.1 on first use.
 The actors themselves are declared on the broker explicitly (`outbound.actors`).
 
 `TICKETGW_BROKER_URL` may carry a `namespace` query parameter (`redis://host:6379/0?namespace=a`,
