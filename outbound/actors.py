@@ -20,7 +20,8 @@ from dramatiq.worker import WorkerThread
 from gateway.domain.clock import format_instant, parse_instant
 from gateway.services.runtime import Runtime
 from outbound import sweeps
-from outbound.deliver import Deliverer, RetryPolicy, Transport
+from outbound.deliver import Deliverer, RetryPolicy
+from outbound.transports import Transport
 
 DEFAULT_QUEUE = "ticketgw"
 # Rows one deliver message carries: a message costs about as much broker work as a mail

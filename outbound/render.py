@@ -26,7 +26,7 @@ from jinja2 import (
 from markupsafe import Markup, escape
 
 from gateway.domain.locales import DEFAULT_LOCALE, LOCALES, pick_locale
-from outbound.subjects import LABELS, WORDS, subject_for
+from outbound.wording import LABELS, WORDS, subject_for, type_name
 
 # Who receives each event. Notices go to the sender only, whoever that was.
 AUDIENCES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -115,6 +115,8 @@ class Renderer:
         return str(text.name), str(html.name)
 
     def render(self, event: str, audience: str, locale: str, ctx: Mapping[str, Any]) -> Rendered:
+        """The mail of `event` to `audience` in `locale`; `_context` and the wording trust the
+        locale `_locale` settles here."""
         loc = self._locale(locale)
         text_t, html_t = self._templates(event, audience, loc)
         values = self._context(event, audience, loc, ctx)
@@ -123,6 +125,10 @@ class Renderer:
         return Rendered(subject=values["subject"], text=text.strip() + "\n", html=html)
 
     def _locale(self, locale: str) -> str:
+        """The locale to write in. One of ours is trusted as it is (the composer picked it from
+        the recipient's outbox row); only a caller's raw tag (`fr_CA`, `xx`) is picked here."""
+        if locale in self.locales:
+            return locale
         loc = pick_locale(locale)
         return loc if loc in self.locales else DEFAULT_LOCALE
 
@@ -171,7 +177,7 @@ class Renderer:
             L=labels,
             W=words,
             when=_when_in(str(values["zone"] or "UTC"), words["date"]),
-            type_name=labels["type"].get(ticket_type or "", ticket_type or ""),
+            type_name=type_name(ticket_type, locale),
             subject=subject_for(
                 event,
                 locale,

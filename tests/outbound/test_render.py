@@ -10,7 +10,7 @@ import pytest
 
 from gateway.domain.locales import LOCALES
 from outbound.render import AUDIENCES, Renderer, wrap_text
-from outbound.subjects import LABELS, SUBJECTS, WORDS, subject_for
+from outbound.wording import LABELS, SUBJECTS, WORDS, subject_for
 from tests.outbound import T0, TICKET_TYPES, every_mail, make_comment, make_ctx
 
 
