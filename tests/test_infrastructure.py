@@ -13,9 +13,9 @@ import redis
 import sqlalchemy as sa
 
 from tests.support import services
-from ticketgw.testing import services as shared_services
 from tests.support.dovecot import DovecotServer
 from tests.support.services import postgres_url, unique_name, wait_until
+from ticketgw.testing import services as shared_services
 from ticketgw.testing.smtp_sink import SmtpSink
 
 

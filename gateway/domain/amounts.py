@@ -14,6 +14,28 @@ from gateway.domain.facts import OrderFacts, RefundKind, VendorFacts
 from gateway.domain.policy import Policy
 
 CENT = Decimal("0.01")
+# No order is worth this much; below it every amount has room for its cents in Decimal's
+# 28 digits and in the store's 64-bit whole cents, so rounding can never fail.
+MAX_AMOUNT = Decimal("1000000000.00")
+
+
+def shown(value: Decimal) -> str:
+    """A number as a person wrote it, cut short when it is absurdly long (`1E+999999`)."""
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def checked_money(value: Decimal, what: str) -> Decimal:
+    """A stored amount: finite, from 0 to MAX_AMOUNT, whole cents."""
+    if not value.is_finite() or value < 0:
+        raise UserError(f"{what} {shown(value)} must be zero or more", code="invalid_field")
+    if value > MAX_AMOUNT:
+        raise UserError(f"{what} {shown(value)} is more than an order can be worth (at most "
+                        f"{MAX_AMOUNT:,})", code="invalid_field")
+    if value != value.quantize(CENT):
+        raise UserError(f"{what} {shown(value)} has more than two decimals",
+                        code="invalid_field")
+    return value.quantize(CENT)
 
 
 def amount_left(order: OrderFacts) -> Decimal:
@@ -47,7 +69,8 @@ def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
         low, high = (policy.percent_min, policy.percent_max) if policy else (1, 80)
         percent = _required(value, "a percentage")
         if not low <= percent <= high:
-            raise UserError(f"a refund percentage must be from {low} to {high}, not {percent}")
+            raise UserError(f"a refund percentage must be from {low} to {high}, not "
+                            f"{shown(percent)}")
         amount = order.refundable_base * percent / 100
     else:
         count = _checked_quantity(_required(value, "a quantity"), order.quantity)
@@ -66,16 +89,17 @@ def _required(value: Decimal | None, what: str) -> Decimal:
     except (InvalidOperation, TypeError, ValueError):
         raise UserError(f"{value!r} is not a valid number for {what}") from None
     if not number.is_finite():
-        raise UserError(f"{value} is not a valid number for {what}")
+        raise UserError(f"{shown(number)} is not a valid number for {what}")
     return number
 
 
 def _checked_amount(value: Decimal, left: Decimal) -> Decimal:
     if value <= 0:
-        raise UserError(f"a partial refund must be more than 0.00, not {value}")
-    if value.quantize(CENT, rounding=ROUND_HALF_UP) > left:
+        raise UserError(f"a partial refund must be more than 0.00, not {shown(value)}")
+    # compared before rounding: rounding an absurd amount to cents would itself fail
+    if value > left + CENT / 2 or value.quantize(CENT, rounding=ROUND_HALF_UP) > left:
         raise UserError(
-            f"a partial refund of {value:.2f} is more than the {left:.2f} left unrefunded "
+            f"a partial refund of {shown(value)} is more than the {left:.2f} left unrefunded "
             "on this order"
         )
     return value
@@ -87,6 +111,6 @@ def _checked_quantity(value: Decimal, quantity: int) -> int:
     if value != value.to_integral_value() or not 1 <= value < quantity:
         raise UserError(
             f"a refund by quantity must be a whole number from 1 to {quantity - 1} "
-            f"(the order has {quantity}), not {value}"
+            f"(the order has {quantity}), not {shown(value)}"
         )
     return int(value)

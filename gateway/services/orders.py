@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.domain.addresses import normalise_email
+from gateway.domain.amounts import checked_money
 from gateway.domain.clock import parse_instant
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Role
@@ -65,11 +66,7 @@ def _money(value: Any, name: str) -> Decimal:
     except (InvalidOperation, ValueError):
         raise UserError(f"{name} {value!r} is not an amount such as \"47.00\"",
                         code="invalid_field") from None
-    if not amount.is_finite() or amount < 0:
-        raise UserError(f"{name} {value!r} must be zero or more", code="invalid_field")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise UserError(f"{name} {value!r} has more than two decimals", code="invalid_field")
-    return amount.quantize(Decimal("0.01"))
+    return checked_money(amount, name)
 
 
 def _bool(value: Any, name: str, default: bool = False) -> bool:

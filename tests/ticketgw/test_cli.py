@@ -89,6 +89,27 @@ def test_import_reports_bad_lines_and_keeps_good_ones(cli: Run, tmp_path: Path) 
     assert "zero or more" in result["errors"][2]["message"]
 
 
+def test_absurd_amounts_are_refused_with_a_sentence(cli: Run, tmp_path: Path) -> None:
+    cli("vendor", "add", "acme", "--email", "sales@acme.example", "--partial-refunds")
+    huge = {**ORDER, "receipt": "HUGE0001", "amount": "1e27", "payments": None}
+    (tmp_path / "orders.jsonl").write_text(json.dumps(ORDER) + "\n" + json.dumps(huge) + "\n")
+    imported = cli("orders", "import", "orders.jsonl", "--json", check=False)
+    assert imported.returncode == 1
+    assert as_json(imported)["errors"] == [{
+        "line": 2, "message": "amount 1E+27 is more than an order can be worth (at most "
+                              "1,000,000,000.00)"}]
+    number = str(as_json(cli("ticket", "open", "ABCD1234", "--type", "refund", "--as",
+                             "customer", "--at", "2026-11-23T10:00:00Z", "--json"))["number"])
+    for action, value in (("partial", "1e999999"), ("partial", "1e27"), ("percent", "1e27"),
+                          ("quantity", "1e999999")):
+        done = cli("ticket", "act", number, action, value, "--as", "staff", "--json",
+                   check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert json.loads(done.stderr)["error"]["code"] != "internal"
+    shown = as_json(cli("ticket", "show", number, "--json"))
+    assert (shown["refund_kind"], shown["refund_amount"]) == ("full", "47.00")
+
+
 def test_csv_import(cli: Run, tmp_path: Path) -> None:
     cli("vendor", "add", "acme", "--email", "sales@acme.example")
     header = "receipt,vendor,sku,title,kind,recurring,customer_email,customer_name,quantity," \

@@ -200,6 +200,9 @@ def test_post_order_errors_store_nothing(runtime: Runtime, client: TestClient,
     assert_error(client.post("/orders", headers=staff, json=[good]), 400, "not_an_object")
     assert_error(client.post("/orders", headers=staff, json={**good, "amount": "4x"}), 422,
                  "invalid_field")
+    for absurd in ("1e27", "1e999999"):  # more than an order can be worth: a field error
+        assert_error(client.post("/orders", headers=staff, json={**good, "amount": absurd}),
+                     422, "invalid_field")
     assert_error(client.post("/orders", headers=staff, json={**good, "notify": "yes"}), 422)
     assert_error(client.post("/orders", headers=staff, json={**good, "colour": "red"}), 422)
     missing = {k: v for k, v in good.items() if k != "customer_email"}
@@ -367,6 +370,9 @@ def test_actions_and_refusals_that_change_nothing(
     assert_error(act(acme, action="partial", amount="ten"), 422)
     assert_error(act(acme, action="partial", amount=True), 422)
     assert_error(act(acme, action="partial", amount="500.00"), 422)
+    for absurd in ("1e27", "1e999999", "-1e999999"):  # too large to round to cents
+        assert_error(act(acme, action="partial", amount=absurd), 422)
+        assert_error(act(acme, action="percent", percent=absurd), 422)
     assert_error(act(acme, action="full", amount="5"), 422)
     assert_error(act(acme, action="dance"), 422)
     assert_error(act(acme, action="agree"), 422)
@@ -404,6 +410,8 @@ def test_refund_preview_for_every_kind(runtime: Runtime, client: TestClient,
     assert_error(preview(kind="quantity", value="3"), 422)
     assert_error(preview(kind="amount"), 422, "missing_field")
     assert_error(preview(kind="amount", value="abc"), 422)
+    assert_error(preview(kind="amount", value="1e999999"), 422)
+    assert_error(preview(kind="percent", value="1e27"), 422)
     assert_error(preview(kind="half"), 422)
     assert_error(preview(kind="full", extra="1"), 422)
     assert_error(client.get("/orders/NOPE0000/refund-preview", headers=acme), 404)
