@@ -3,7 +3,7 @@
 Every header value that can carry text from outside (a subject, a display name, a file name, a
 Message-ID from an inbound mail) is cleaned first: a CR or LF would start a new header
 (RFC 5322 section 2.2), and `email.policy.default` raises ValueError on them, which would
-fail the same job on every retry (NOTES.md).
+fail the same job on every retry.
 """
 
 from __future__ import annotations

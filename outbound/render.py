@@ -228,7 +228,7 @@ def _when_in(zone: str, pattern: str) -> Callable[[datetime | None], str]:
 def wrap_text(value: object, width: int = TEXT_WIDTH) -> str:
     """Wrap only the lines longer than `width`, at spaces; short text costs one length check.
 
-    Jinja's `wordwrap` re-flows the whole body and was most of the render time (NOTES.md);
+    Jinja's `wordwrap` re-flows the whole body and was most of the render time (bench (a));
     mail text is mostly short lines already, so only the long ones are touched. Words longer
     than a line (URLs) are left whole.
     """

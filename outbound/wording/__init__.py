@@ -1,8 +1,8 @@
 """The fixed words of outbound mail, one module per locale: subjects, labels, words, digests.
 
-Subjects are contract (CONTRACT.md "Outbound mail"; the four tables are in docs/emails.md and a
-golden test pins every one). `[Ticket #N]` stays literal in every locale: inbound matching and
-vendors' filters both look for it.
+Subjects are part of the outside contract (vendors filter on them; the four tables are in
+docs/emails.md and a golden test pins every one). `[Ticket #N]` stays literal in every locale:
+inbound matching and vendors' filters both look for it.
 
 A locale given here is one of `LOCALES`, picked once per mail where its outbox row is read
 (`outbound.compose`) or by the renderer for a caller's raw tag; nothing here picks it again.

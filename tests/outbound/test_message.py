@@ -18,7 +18,7 @@ from tests.outbound import every_mail, make_ctx
 
 DOMAIN = "tickets.example"
 WHEN = datetime(2026, 3, 5, 9, 0, 7, tzinfo=UTC)
-# What an inbound subject `=?utf-8?q?hi=0D=0ABcc:_evil@x?=` decodes to (NOTES.md).
+# What an inbound subject `=?utf-8?q?hi=0D=0ABcc:_evil@x?=` decodes to.
 INJECTED = "hi\r\nBcc: evil@x"
 # Headers a built mail has at its top level, besides MIME's own.
 TOP = {
