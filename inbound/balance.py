@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger("ticketgw.inbound.smtp")
 
@@ -34,7 +33,7 @@ class Peers:
 
     def __init__(self, count: int) -> None:
         # one writer a slot (its own process); a sibling may read a count one change old
-        self.counts: Any = multiprocessing.RawArray("i", count)
+        self.counts: ctypes.Array[ctypes.c_int] = multiprocessing.RawArray(ctypes.c_int, count)
         self.pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
                       for _ in range(count)]
         self.index = -1

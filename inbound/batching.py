@@ -1,5 +1,7 @@
-"""Intake off the event loop, in batches: mails that arrive together share one transaction
-and one commit (group commit), and each is answered only after that commit."""
+"""Intake off the event loop, in batches that share one transaction and one commit.
+
+Mails that arrive together are taken in together (group commit), and each is answered only
+after that commit."""
 
 from __future__ import annotations
 

@@ -19,15 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
-from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import delete, update
 
-from gateway.services import inbox
+from gateway.services import by_mail, inbox
 from gateway.services.runtime import Runtime
 from inbound.imap_client import (
     CONNECTION_ERRORS,
@@ -44,14 +43,13 @@ from inbound.imap_client import (
     parse_imap_url,
     wait_for_mail,
 )
+from inbound.imap_state import count_try, forget_tries, load_state, save_watermark
 from inbound.intake import Outcome, check_recipient, receive
-from store.models import ImapAttempt, ImapState, InboundMail, OutboxMail
 
 log = logging.getLogger("ticketgw.imap")
 
 DEFAULT_MAX_TRIES = 3
 BATCH_SIZE = 10  # bodies fetched per round trip; mail may be up to 25 MB each
-NOTICE_KIND = "request_not_processed"
 # Headers naming the address the mail was delivered to, most specific first.
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
 
@@ -91,7 +89,7 @@ def poll_once(runtime: Runtime, client: IMAPClient, *, max_tries: int = DEFAULT_
     ensure_folders(client)
     selected = client.select_folder(account.mailbox)
     uidvalidity = int(selected[b"UIDVALIDITY"])
-    last_uid, changed = _load_state(runtime, account.key, uidvalidity)
+    last_uid, changed = load_state(runtime, account.key, uidvalidity)
     result = PollResult(uidvalidity_changed=changed)
     uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*", "NOT", "DELETED"])
                   if u > last_uid)
@@ -111,12 +109,12 @@ def poll_once(runtime: Runtime, client: IMAPClient, *, max_tries: int = DEFAULT_
             if not blocked:
                 watermark = uid
         if watermark > last_uid:
-            _save_watermark(runtime, account.key, uidvalidity, watermark)
+            save_watermark(runtime, account.key, uidvalidity, watermark)
             last_uid = watermark
     # Nothing left behind: every UID below UIDNEXT (as of SELECT) was taken or is gone.
     uidnext = int(selected.get(b"UIDNEXT") or 0)
     if not blocked and uidnext - 1 > last_uid:
-        _save_watermark(runtime, account.key, uidvalidity, uidnext - 1)
+        save_watermark(runtime, account.key, uidvalidity, uidnext - 1)
     return result
 
 
@@ -125,7 +123,7 @@ def _handle(runtime: Runtime, client: IMAPClient, account: ImapAccount, uidvalid
     """Take one mail in and move it; True when it stays in the mailbox for another try."""
     headers = _headers(raw)
     where = (account.key, uidvalidity, uid)
-    attempt = _count_try(runtime, where)
+    attempt = count_try(runtime, where)
     if attempt is None:  # the database cannot even count: it is down, try again later
         outcome = Outcome(inbox.FAILED, "451 4.3.0 database unavailable", "", None, None)
         folder: str | None = None
@@ -140,13 +138,13 @@ def _handle(runtime: Runtime, client: IMAPClient, account: ImapAccount, uidvalid
         # A deferral (the sender's rate limit, 450) is no fault: it waits, as an SMTP
         # sender would, and never counts towards `Failed`.
         if outcome.state == inbox.REJECTED and outcome.reply.startswith("4"):
-            _forget_tries(runtime, where, one=True)
+            forget_tries(runtime, where, one=True)
         elif folder is None and attempt >= max_tries:
             folder = FAILED
     # only now, after receive() committed, may the mail leave the mailbox
     if folder is not None:
         move_message(client, uid, folder)
-        _forget_tries(runtime, where)
+        forget_tries(runtime, where)
     result.count(folder)
     log.info("imap mail %s", folder or "kept for retry", extra={
         "mailbox": account.mailbox, "uid": uid, "uidvalidity": uidvalidity,
@@ -157,36 +155,7 @@ def _handle(runtime: Runtime, client: IMAPClient, account: ImapAccount, uidvalid
     return folder is None
 
 
-def _count_try(runtime: Runtime, where: tuple[str, int, int]) -> int | None:
-    """One more try of this mail, committed before the try: which one it is. None when the
-    database cannot count it."""
-    try:
-        with runtime.sessions.begin() as session:
-            row = session.get(ImapAttempt, where)
-            if row is None:
-                row = ImapAttempt(mailbox=where[0], uidvalidity=where[1], uid=where[2], tries=0)
-                session.add(row)
-            row.tries += 1
-            return int(row.tries)
-    except Exception:  # noqa: BLE001 - an outage: the mail stays for a later pass
-        log.exception("could not count a try of an imap mail")
-        return None
-
-
-def _forget_tries(runtime: Runtime, where: tuple[str, int, int], *, one: bool = False) -> None:
-    """The mail left the mailbox: its count goes; `one`: take back only this try."""
-    try:
-        with runtime.sessions.begin() as session:
-            row = session.get(ImapAttempt, where)
-            if row is not None and one and row.tries > 1:
-                row.tries -= 1
-            elif row is not None:
-                session.delete(row)
-    except Exception:  # noqa: BLE001 - a stale count only ever ends in `Failed` sooner
-        log.exception("could not clear the tries of an imap mail")
-
-
-def _receive(runtime: Runtime, raw: bytes, headers: Any) -> Outcome:
+def _receive(runtime: Runtime, raw: bytes, headers: Message) -> Outcome:
     try:
         return receive(runtime, raw, envelope_from=_envelope_from(headers),
                        recipient=_recipient(runtime, headers), channel="imap")
@@ -206,47 +175,30 @@ def _folder_for(outcome: Outcome) -> str | None:
 
 
 def _explain(runtime: Runtime, outcome: Outcome) -> bool:
-    """One explanatory reply for a refused mail (SPEC 8: over IMAP there is no 5xx to give):
-    a `Request Not Processed` mail to the sender, at most once a day per address. It names
-    no ticket, so a stranger learns nothing of one. False when it could not be written."""
+    """One explanatory reply for a refused mail (SPEC 8: over IMAP there is no 5xx to give).
+    False when it could not be written."""
     if outcome.inbound_id is None:
         return True
     try:
         with runtime.sessions.begin() as session:
-            mail = session.get(InboundMail, outcome.inbound_id)
-            sender = (mail.sender if mail is not None else "").strip().lower()
-            if not _may_notify(runtime, sender):
-                return True
-            now = runtime.clock.now()
-            if not inbox.take_notice(session, sender, NOTICE_KIND, now):
-                return True
-            session.add(OutboxMail(
-                ticket_id=None, order_id=None, event="notice", notice_kind=NOTICE_KIND,
-                party="customer", recipient=sender, locale="en",
-                payload={"refused": outcome.reason, "inbound_id": outcome.inbound_id},
-                state="pending", attempts=0, created_at=now, next_attempt_at=now))
+            by_mail.explain_refusal(session, runtime.context(), outcome.inbound_id,
+                                    outcome.reason, own_domain=runtime.settings.mail_domain)
     except Exception:  # noqa: BLE001 - the database again: keep the mail, try it later
         log.exception("could not record the explanation for a refused mail")
         return False
     return True
 
 
-def _may_notify(runtime: Runtime, sender: str) -> bool:
-    """Never mail an empty sender or ourselves (a loop)."""
-    local, at, domain = sender.rpartition("@")
-    return bool(local and at) and domain != runtime.settings.mail_domain.lower()
-
-
-def _headers(raw: bytes) -> Any:
+def _headers(raw: bytes) -> Message:
     return BytesHeaderParser(policy=compat32).parsebytes(raw)
 
 
-def _first(headers: Any, name: str) -> str | None:
+def _first(headers: Message, name: str) -> str | None:
     value = headers.get(name)
     return str(value).strip() if value is not None else None
 
 
-def _envelope_from(headers: Any) -> str | None:
+def _envelope_from(headers: Message) -> str | None:
     """The Return-Path the delivering server wrote (RFC 5321 section 4.4); `<>` is the null
     sender, which intake reads as a delivery notice. None when there is none."""
     value = _first(headers, "Return-Path")
@@ -255,7 +207,7 @@ def _envelope_from(headers: Any) -> str | None:
     return value.strip().strip("<>").strip()
 
 
-def _recipient(runtime: Runtime, headers: Any) -> str:
+def _recipient(runtime: Runtime, headers: Message) -> str:
     """The first of our addresses the mail names, else support@ (the mailbox is ours)."""
     for name in _RECIPIENT_HEADERS:
         values = [str(v) for v in headers.get_all(name, [])]
@@ -264,34 +216,6 @@ def _recipient(runtime: Runtime, headers: Any) -> str:
             if address and check_recipient(runtime, address) is None:
                 return address
     return runtime.settings.address("support")
-
-
-def _load_state(runtime: Runtime, key: str, uidvalidity: int) -> tuple[int, bool]:
-    """(watermark, whether UIDVALIDITY changed); a change restarts from UID 0."""
-    with runtime.sessions.begin() as session:
-        state = session.get(ImapState, key)
-        if state is None:
-            session.add(ImapState(mailbox=key, uidvalidity=uidvalidity, last_uid=0))
-            return 0, False
-        if state.uidvalidity != uidvalidity:
-            log.warning("imap UIDVALIDITY changed; rescanning the mailbox", extra={
-                "mailbox": key.rsplit("/", 1)[-1], "old": state.uidvalidity,
-                "new": uidvalidity})
-            state.uidvalidity = uidvalidity
-            state.last_uid = 0
-            session.execute(delete(ImapAttempt).where(  # the old UIDs mean nothing now
-                ImapAttempt.mailbox == key, ImapAttempt.uidvalidity != uidvalidity))
-            return 0, True
-        return int(state.last_uid), False
-
-
-def _save_watermark(runtime: Runtime, key: str, uidvalidity: int, uid: int) -> None:
-    with runtime.sessions.begin() as session:
-        session.execute(update(ImapState).where(
-            ImapState.mailbox == key, ImapState.uidvalidity == uidvalidity,
-            ImapState.last_uid < uid).values(last_uid=uid))
-        session.execute(delete(ImapAttempt).where(  # mail below the watermark has left
-            ImapAttempt.mailbox == key, ImapAttempt.uid <= uid))
 
 
 def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAULT_MAX_TRIES,

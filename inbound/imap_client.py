@@ -1,5 +1,7 @@
-"""The IMAP side of the poller: the account from TICKETGW_IMAP_URL, the connection, the
-folders mail is moved to, waiting for new mail (IDLE), and the pause between reconnects."""
+"""The IMAP side of the poller: the account, the connection, its folders, and waiting for mail.
+
+The account comes from TICKETGW_IMAP_URL; mail is moved to the folders; new mail is waited
+for with IDLE; and a Backoff paces the reconnects."""
 
 from __future__ import annotations
 

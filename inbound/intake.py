@@ -25,6 +25,7 @@ from gateway.services import inbox
 from gateway.services.runtime import Runtime
 from inbound import pipeline
 from inbound.apply import Result, apply
+from inbound.decode import safe
 from inbound.parse import ParsedMail, parse_mail
 from inbound.replies import extract_reply
 from store.db import writer_turn
@@ -83,24 +84,20 @@ def receive(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipien
     return outcome
 
 
-def _safe(text: str) -> str:
-    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
 def storable(mail: ParsedMail) -> ParsedMail:
     """The fields intake stores or queries, as text every database accepts (raw 8-bit header
     bytes arrive as lone surrogates, which neither driver can encode), and the reply's new
     text: all of it worked out before the write transaction."""
-    text = _safe(mail.text)
+    text = safe(mail.text)
     return replace(
-        mail, new_text=extract_reply(text), from_addr=_safe(mail.from_addr),
-        subject=_safe(mail.subject),
-        message_id=_safe(mail.message_id) if mail.message_id is not None else None,
-        in_reply_to=[_safe(i) for i in mail.in_reply_to],
-        references=[_safe(i) for i in mail.references], text=text,
-        html=_safe(mail.html) if mail.html is not None else None,
-        auth_results=[_safe(v) for v in mail.auth_results],
-        attachments=[replace(a, filename=_safe(a.filename), content_type=_safe(a.content_type))
+        mail, new_text=extract_reply(text), from_addr=safe(mail.from_addr),
+        subject=safe(mail.subject),
+        message_id=safe(mail.message_id) if mail.message_id is not None else None,
+        in_reply_to=[safe(i) for i in mail.in_reply_to],
+        references=[safe(i) for i in mail.references], text=text,
+        html=safe(mail.html) if mail.html is not None else None,
+        auth_results=[safe(v) for v in mail.auth_results],
+        attachments=[replace(a, filename=safe(a.filename), content_type=safe(a.content_type))
                      for a in mail.attachments])
 
 

@@ -1,5 +1,7 @@
-"""Running listeners: one in this event loop until told to stop, or several forked processes
-sharing the port. Signals are not handled here: the role (`ticketgw.roles`) says when to stop."""
+"""Running SMTP listeners: one in this event loop, or several forked processes sharing the port.
+
+Each runs until told to stop. Signals are not handled here: the role (`ticketgw.roles`) says
+when to stop."""
 
 from __future__ import annotations
 

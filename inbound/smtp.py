@@ -15,7 +15,7 @@ import logging
 import re
 import socket
 from email._header_value_parser import get_addr_spec, get_angle_addr
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -119,7 +119,7 @@ class InboundSMTP(BulkData):
             return None, None
         return addr, rest
 
-    async def push(self, status: Any) -> None:
+    async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
             status = _REWRITE.get(status, status)
         await super().push(status)
@@ -238,4 +238,5 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
     return Listener(server, intake, gate, peers)
 
 
-_HANDED: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks weakly
+# kept until done: the loop holds tasks weakly
+_HANDED: set[asyncio.Task[tuple[asyncio.Transport, InboundSMTP]]] = set()

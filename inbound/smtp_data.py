@@ -174,7 +174,7 @@ class BulkData(SMTP):
                                       self.line_length_limit)
         except DataTooLong as refused:
             await self.push(refused.answer)
-            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: unannotated
             return
         except (asyncio.CancelledError, asyncio.IncompleteReadError):
             log.info("connection lost during DATA")
@@ -183,5 +183,5 @@ class BulkData(SMTP):
         self.envelope.content = content
         self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd: unannotated
         await self.push("250 OK" if status is MISSING else status)

@@ -1,9 +1,12 @@
-"""Inbound mail bookkeeping: each mail's record and decision, de-duplication, the spool of
-mail that failed, once-a-day notices, per-sender rate limits and bouncing addresses."""
+"""Inbound mail bookkeeping: each mail's record and decision, and what senders have done.
+
+That is: de-duplication, the spool of mail that failed, once-a-day notices, per-sender rate
+limits and bouncing addresses."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,13 +183,15 @@ def take_notice(session: Session, address: str, kind: str, now: datetime) -> boo
     return True
 
 
-def mark_bouncing(session: Session, address: str, now: datetime, *, hard: bool) -> None:
-    """A bounce marks the address bouncing; a permanent one (5.x.x) also suppresses mail to
-    it until the address changes."""
-    row = _address_row(session, address)
-    row.bouncing_since = row.bouncing_since or now
-    if hard:
-        row.suppressed_since = row.suppressed_since or now
+def mark_bouncing(session: Session, addresses: Iterable[str], now: datetime, *,
+                  hard: bool) -> None:
+    """A bounce marks each failed address bouncing; a permanent one (5.x.x) also suppresses
+    mail to it until the address changes."""
+    for address in addresses:
+        row = _address_row(session, address)
+        row.bouncing_since = row.bouncing_since or now
+        if hard:
+            row.suppressed_since = row.suppressed_since or now
 
 
 def address_state(session: Session, address: str) -> AddressState | None:

@@ -1,11 +1,12 @@
-"""A ticket with what its rules need of its order, vendor and product, read as one row, and
-a reply written from that row.
+"""A ticket read as one row with what its rules need, and a reply written from that row.
+
+The row holds what the rules need of the ticket's order, vendor and product.
 
 Intake runs this for every reply by mail. Loading a Ticket builds four tracked objects
 (ticket, order, vendor, product) and costs about four times this one Core statement
 (bench/inbound.py); a reply changes only history rows and the ticket's clock, so it needs
 none of the tracking. Everything else (commands, a closed ticket's follow-up, a recurring
-product whose rules read its bills) takes the Ticket through `tickets.act`.
+product whose rules read its bills) takes the Ticket through `tickets.act_from`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from gateway.domain import actions
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Action, Role, Status
 from gateway.services import journal
-from gateway.services.context import Actor, ServiceContext
+from gateway.services.context import (
+    NO_ORIGIN,
+    Actor,
+    MailOrigin,
+    ServiceContext,
+    StoredAttachment,
+)
 from gateway.services.snapshots import order_facts_of, ticket_facts_of, vendor_facts
 from gateway.services.ticket_state import (
     ByNumber,
@@ -125,7 +132,7 @@ def load_row(session: Session, number: int) -> TicketRow | None:
     transaction ends, as `find_ticket(lock=True)` locks it for an action."""
     result = _ROW_BY_NUMBER(session, number, lock=True)
     row = result.first() if result is not None else None
-    return TicketRow(*row) if row is not None else None
+    return TicketRow(*tuple(row)) if row is not None else None
 
 
 def can_reply(row: TicketRow) -> bool:
@@ -136,8 +143,15 @@ def can_reply(row: TicketRow) -> bool:
 def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor, comment: str,
           *, message_id: str | None = None, original: str | None = None,
           inbound_id: int | None = None,
-          attachments: list[tuple[str, str, int, bytes | None, str]] | None = None) -> None:
-    """`tickets.act(..., Action.REPLY, ...)` on a ticket read with `load_row` (one that
+          attachments: list[StoredAttachment] | None = None) -> None:
+    """`reply_from`, for callers that hold the comment's origin as loose values."""
+    reply_from(session, ctx, row, actor, comment,
+               MailOrigin(message_id, original, inbound_id, tuple(attachments or ())))
+
+
+def reply_from(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
+               comment: str, origin: MailOrigin = NO_ORIGIN) -> None:
+    """`tickets.act_from(..., Action.REPLY, ...)` on a ticket read with `load_row` (one that
     `can_reply` takes): the same check, the same rows written, the same mail."""
     if not can_reply(row):
         raise ValueError(f"ticket #{row.number} needs tickets.act")  # the caller checks first
@@ -150,9 +164,9 @@ def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor, c
     email = actor.email
     if email is None and actor.role in (Role.CUSTOMER, Role.VENDOR):
         email = row.address_of(actor.role, ctx.staff_email)[0]
-    newest = write_message(session, ctx, row.id, actor, email, comment, original=original,
-                           message_id=message_id, inbound_id=inbound_id,
-                           attachments=attachments)
+    newest = write_message(session, ctx, row.id, actor, email, comment,
+                           original=origin.original, message_id=origin.message_id,
+                           inbound_id=origin.inbound_id, attachments=list(origin.attachments))
     clock = activity_columns(actor, ctx.now)
     clock.update(due_columns(ctx, dataclasses.replace(row, **clock), row.timezone))  # type: ignore[arg-type]
     changed = {key: value for key, value in clock.items() if getattr(row, key) != value}

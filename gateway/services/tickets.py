@@ -22,7 +22,7 @@ from gateway.domain.facts import (
 )
 from gateway.domain.reasons import check_code
 from gateway.services import journal
-from gateway.services.context import Actor, ServiceContext
+from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext, StoredAttachment
 from gateway.services.snapshots import open_types, order_facts, ticket_facts, vendor_facts
 from gateway.services.ticket_actions import HANDLERS
 from gateway.services.ticket_state import (  # the ticket services' whole surface, in one place
@@ -41,19 +41,18 @@ from gateway.services.ticket_state import (  # the ticket services' whole surfac
 from store.models import Ticket
 
 __all__ = [
-    "REQUEST_TYPES", "act", "add_message", "confirm", "convert", "ensure_party", "find_order",
-    "find_ticket", "open_ticket", "recompute_vendor_deadlines", "refresh_due", "set_deadline",
-    "set_may_respond",
+    "REQUEST_TYPES", "act", "act_from", "add_message", "confirm", "convert", "ensure_party",
+    "find_order", "find_ticket", "open_ticket", "recompute_vendor_deadlines", "refresh_due",
+    "set_deadline", "set_may_respond",
 ]
 
 
 def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type: TicketType,
                 actor: Actor, *, reason: str | None = None, comment: str | None = None,
-                awaiting_confirmation: bool = False, message_id: str | None = None,
-                original: str | None = None, inbound_id: int | None = None,
-                attachments: list[tuple[str, str, int, bytes | None, str]] | None = None,
+                awaiting_confirmation: bool = False, origin: MailOrigin = NO_ORIGIN,
                 notify: bool = True) -> Ticket:
-    """Open a ticket, or convert the order's open tech-support ticket when a refund is asked."""
+    """Open a ticket, or convert the order's open tech-support ticket when a refund is asked.
+    `origin`: where the comment came from, kept with it."""
     order = find_order(session, receipt)
     vendor = order.vendor
     code = check_code(ticket_type, reason)
@@ -67,8 +66,8 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
                                  Ticket.type == TicketType.TECH_SUPPORT.value)
         ).unique().scalar_one()
         return convert(session, ctx, current, ticket_type, actor, reason=code, comment=comment,
-                       message_id=message_id, original=original, inbound_id=inbound_id,
-                       attachments=attachments)
+                       message_id=origin.message_id, original=origin.original,
+                       inbound_id=origin.inbound_id, attachments=list(origin.attachments))
     ticket = Ticket(
         number=journal.next_ticket_number(session), order_id=order.id, type=ticket_type.value,
         status=Status.OPEN.value, created_by=actor.role.value, created_at=ctx.now,
@@ -90,8 +89,7 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
     session.flush()
     touch(ticket, actor, ctx.now)
     if comment:
-        add_message(session, ctx, ticket, actor, comment, original=original,
-                    message_id=message_id, inbound_id=inbound_id, attachments=attachments)
+        _add_message(session, ctx, ticket, actor, comment, origin)
     event = journal.record(session, ctx, actor, "opened", ticket=ticket, new=ticket_type.value)
     refresh_due(ctx, ticket)
     if notify and not awaiting_confirmation:
@@ -117,35 +115,40 @@ def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor)
     return ticket
 
 
-
-
 def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor, *,
         comment: str | None = None, value: str | Decimal | int | None = None,
         message_id: str | None = None, original: str | None = None,
         inbound_id: int | None = None,
-        attachments: list[tuple[str, str, int, bytes | None, str]] | None = None) -> Ticket:
-    """Apply one action; returns the ticket it landed on (a follow-up or converted one)."""
+        attachments: list[StoredAttachment] | None = None) -> Ticket:
+    """`act_from`, for callers that hold the comment's origin as loose values."""
+    origin = MailOrigin(message_id, original, inbound_id, tuple(attachments or ()))
+    return act_from(session, ctx, number, action, actor, comment=comment, value=value,
+                    origin=origin)
+
+
+def act_from(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor,
+             *, comment: str | None = None, value: str | Decimal | int | None = None,
+             origin: MailOrigin = NO_ORIGIN) -> Ticket:
+    """Apply one action; returns the ticket it landed on (a follow-up or converted one).
+    `origin`: where the comment came from, kept with it."""
     ticket = find_ticket(session, number, lock=True)
     order = ticket.order
     vendor = order.vendor
     if action is Action.REPLY and ticket.status == Status.CLOSED.value:
-        return _reply_to_closed(session, ctx, ticket, actor, comment, message_id=message_id,
-                                original=original, inbound_id=inbound_id, attachments=attachments)
+        return _reply_to_closed(session, ctx, ticket, actor, comment, origin)
     facts = ticket_facts(session, ticket, with_open_types=action is Action.REFUND)
     actions.check_action(ctx.policy, action, actor.role, facts, order_facts(order),
                        vendor_facts(vendor), ctx.now)
     if action is Action.REPLY:
         if not comment or not comment.strip():
             raise UserError("a reply needs some text", code="empty_reply")
-        newest = add_message(session, ctx, ticket, actor, comment, attachments=attachments,
-                             message_id=message_id, original=original, inbound_id=inbound_id)
+        newest = _add_message(session, ctx, ticket, actor, comment, origin)
         note_activity(session, ctx, ticket, actor)
         event = journal.record(session, ctx, actor, "reply", ticket=ticket)
         journal.notify(session, ctx, ticket, "reply", event=event, newest_message=newest)
         return ticket
     if comment:
-        add_message(session, ctx, ticket, actor, comment, attachments=attachments,
-                    message_id=message_id, original=original, inbound_id=inbound_id)
+        _add_message(session, ctx, ticket, actor, comment, origin)
     touch(ticket, actor, ctx.now)
     handler = HANDLERS[action]
     handler(session, ctx, ticket, actor, value)
@@ -153,10 +156,16 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
     return ticket
 
 
+def _add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor, text: str,
+                 origin: MailOrigin) -> int:
+    """`add_message` with where the text came from; returns the message's id."""
+    return add_message(session, ctx, ticket, actor, text, original=origin.original,
+                       message_id=origin.message_id, inbound_id=origin.inbound_id,
+                       attachments=list(origin.attachments))
 
 
 def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor,
-                     comment: str | None, **extra: object) -> Ticket:
+                     comment: str | None, origin: MailOrigin) -> Ticket:
     """SPEC 11.9: a customer's reply opens a follow-up; a vendor's changes nothing."""
     if actor.role is not Role.CUSTOMER:
         raise Conflict(
@@ -170,20 +179,14 @@ def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, acto
                              Ticket.type == TicketType.TECH_SUPPORT.value)
     ).unique().scalar_one_or_none()
     if existing is not None:
-        return act(session, ctx, existing.number, Action.REPLY, actor, comment=comment,
-                   **extra)  # type: ignore[arg-type]
+        return act_from(session, ctx, existing.number, Action.REPLY, actor, comment=comment,
+                        origin=origin)
     follow = open_ticket(session, ctx, order.receipt, TicketType.TECH_SUPPORT, actor,
-                         comment=comment, notify=False,
-                         message_id=extra.get("message_id"),  # type: ignore[arg-type]
-                         original=extra.get("original"),  # type: ignore[arg-type]
-                         inbound_id=extra.get("inbound_id"),  # type: ignore[arg-type]
-                         attachments=extra.get("attachments"))  # type: ignore[arg-type]
+                         comment=comment, notify=False, origin=origin)
     follow.follows_id = ticket.id
     journal.record(session, ctx, actor, "follow_up", ticket=follow, old=str(ticket.number))
     journal.notify(session, ctx, follow, "opened")
     return follow
-
-
 
 
 def ensure_party(ticket: Ticket, actor: Actor) -> None:
@@ -191,4 +194,3 @@ def ensure_party(ticket: Ticket, actor: Actor) -> None:
     if (actor.role is Role.VENDOR and actor.email is not None
             and actor.email.lower() not in ticket.order.vendor.addresses):
         raise Forbidden("this ticket belongs to another vendor")
-

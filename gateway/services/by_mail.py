@@ -1,0 +1,149 @@
+"""Each outcome of an inbound mail, as one service call in the caller's transaction.
+
+The outcomes: a reply, commands, a new ticket, and the notices the mail's sender gets.
+`inbound.apply` only picks the call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from gateway.domain.errors import Conflict, UserError
+from gateway.domain.facts import Action, TicketType
+from gateway.services import inbox, journal, ticket_rows, tickets
+from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
+from gateway.services.ticket_rows import TicketRow
+from store.models import InboundMail, OutboxMail, Ticket
+
+REQUEST_NOT_PROCESSED = "request_not_processed"
+
+
+@dataclass(frozen=True)
+class Landed:
+    """The ticket a mail landed on."""
+
+    id: int
+    number: int
+
+    @classmethod
+    def of(cls, ticket: Ticket | TicketRow) -> Landed:
+        return cls(ticket.id, ticket.number)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A service refused what the mail asked: nothing of it was written, and its sender was
+    sent a notice saying `message` (at most once a day)."""
+
+    message: str
+
+
+def reply(session: Session, ctx: ServiceContext, number: int, row: TicketRow | None,
+          actor: Actor, text: str, origin: MailOrigin) -> Landed | Refused:
+    """A reply to ticket `number` (`row`: the ticket as intake read it, if it did). Refused
+    before it changes anything: the services check first, so no savepoint is needed."""
+    try:
+        return _reply(session, ctx, number, row, actor, text, origin)
+    except UserError as exc:
+        return _refuse(session, ctx, number, actor, exc)
+
+
+def act(session: Session, ctx: ServiceContext, number: int, actor: Actor,
+        commands: Sequence[tuple[Action, str | None]], text: str,
+        origin: MailOrigin) -> Landed | Refused:
+    """Commands on ticket `number`, in order: all of them or none. The text and its origin
+    ride on the first as its comment."""
+    try:
+        with session.begin_nested():
+            ticket = tickets.find_ticket(session, number)
+            comment: str | None = text or None
+            for action, value in commands:
+                ticket = tickets.act_from(session, ctx, ticket.number, action, actor,
+                                          comment=comment, value=value,
+                                          origin=origin if comment else NO_ORIGIN)
+                comment = None
+    except UserError as exc:
+        return _refuse(session, ctx, number, actor, exc)
+    return Landed.of(ticket)
+
+
+def comment_only(session: Session, ctx: ServiceContext, number: int, row: TicketRow | None,
+                 actor: Actor, text: str, origin: MailOrigin,
+                 notice: str) -> Landed | Refused | None:
+    """Commands from a sender who may not act (SPEC 11.1): the text is added as a reply (None
+    when there is none), the commands are not carried out, and the sender is told `notice`."""
+    landed: Landed | None = None
+    if text:
+        try:
+            with session.begin_nested():
+                landed = _reply(session, ctx, number, row, actor, text, origin)
+        except UserError as exc:
+            return _refuse(session, ctx, number, actor, exc)
+    send_notice(session, ctx, number, actor, "command_refused", notice)
+    return landed
+
+
+def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type: TicketType,
+                actor: Actor, text: str, origin: MailOrigin, *, awaiting: bool) -> Landed:
+    """A ticket opened by mail. A refusal raises UserError and leaves nothing (a savepoint).
+    `awaiting` confirmation: the sender is sent the signed link to confirm it."""
+    with session.begin_nested():
+        ticket = Landed.of(tickets.open_ticket(
+            session, ctx, receipt, ticket_type, actor, comment=text,
+            awaiting_confirmation=awaiting, origin=origin))
+    if awaiting:
+        send_notice(session, ctx, ticket.number, actor, f"confirm_request:{ticket.number}", "",
+                    notice_kind="confirm_request")
+    return ticket
+
+
+def send_notice(session: Session, ctx: ServiceContext, number: int, actor: Actor, key: str,
+                text: str, *, notice_kind: str | None = None) -> None:
+    """A notice about ticket `number` to the mail's sender only, at most once a day per
+    address and `key`."""
+    address = actor.email
+    if not address or not inbox.take_notice(session, address, key, ctx.recorded_at):
+        return
+    ticket = tickets.find_ticket(session, number)
+    journal.notify(session, ctx, ticket, "notice", (actor.role,), notice_kind=notice_kind or key,
+                   payload={"refused": text}, recipient=address)
+
+
+def explain_refusal(session: Session, ctx: ServiceContext, inbound_id: int, reason: str, *,
+                    own_domain: str) -> None:
+    """A `Request Not Processed` mail to the sender of a refused mail, at most once a day per
+    address. It names no ticket, so a stranger learns nothing of one; an empty sender or one
+    of ours (a loop) gets none."""
+    mail = session.get(InboundMail, inbound_id)
+    sender = (mail.sender if mail is not None else "").strip().lower()
+    local, at, domain = sender.rpartition("@")
+    if not (local and at) or domain == own_domain.lower():
+        return
+    now = ctx.recorded_at
+    if not inbox.take_notice(session, sender, REQUEST_NOT_PROCESSED, now):
+        return
+    session.add(OutboxMail(
+        ticket_id=None, order_id=None, event="notice", notice_kind=REQUEST_NOT_PROCESSED,
+        party="customer", recipient=sender, locale="en",
+        payload={"refused": reason, "inbound_id": inbound_id},
+        state="pending", attempts=0, created_at=now, next_attempt_at=now))
+
+
+def _reply(session: Session, ctx: ServiceContext, number: int, row: TicketRow | None,
+           actor: Actor, text: str, origin: MailOrigin) -> Landed:
+    """From the row intake read when `ticket_rows` can take it, else through the Ticket."""
+    if row is not None and ticket_rows.can_reply(row):
+        ticket_rows.reply_from(session, ctx, row, actor, text, origin)
+        return Landed.of(row)
+    return Landed.of(tickets.act_from(session, ctx, number, Action.REPLY, actor, comment=text,
+                                      origin=origin))
+
+
+def _refuse(session: Session, ctx: ServiceContext, number: int, actor: Actor,
+            exc: UserError) -> Refused:
+    closed = isinstance(exc, Conflict) and exc.code == "ticket_closed"
+    send_notice(session, ctx, number, actor, "vendor_reply_closed" if closed else
+                "command_refused", exc.message)
+    return Refused(exc.message)

@@ -1,0 +1,169 @@
+"""Walk a mail's MIME tree: its text, HTML and attachments, and what a delivery report says."""
+
+from __future__ import annotations
+
+import email.policy
+import mimetypes
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+
+import html2text
+import nh3
+
+from inbound.decode import clean, decode_bytes, decode_header_value
+
+MAX_DEPTH = 40  # MIME nesting we follow; deeper parts are recorded as a defect
+_UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None
+    too_large: bool = False
+
+
+class Body:
+    """Collects the text, HTML, attachments and delivery status of one message walk."""
+
+    def __init__(self, max_bytes: int, defects: list[str]) -> None:
+        self.max_bytes = max_bytes
+        self.defects = defects
+        self.plain: list[str] = []
+        self.htmls: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+        self.is_report = False
+        self.bounced: list[str] = []
+
+    def walk(self, part: Message, depth: int, *, inside_attachment: bool) -> None:
+        if depth > MAX_DEPTH:
+            self.defects.append(f"MIME nesting deeper than {MAX_DEPTH} parts ignored")
+            return
+        ctype = part.get_content_type()
+        self.defects.extend(f"{ctype}: {type(d).__name__}" for d in part.defects)
+        if ctype == "multipart/report":
+            report_type = str(part.get_param("report-type", "") or "").lower()
+            self.is_report = self.is_report or report_type == "delivery-status"
+        if ctype == "message/delivery-status":
+            self.bounced.extend(_final_recipients(part))
+            return
+        if ctype in ("message/rfc822", "message/global"):
+            self._attach(part, ctype, _payload_bytes(part))
+            return
+        if part.is_multipart():
+            attached = inside_attachment or part.get_content_disposition() == "attachment"
+            for sub in _subparts(part):
+                self.walk(sub, depth + 1, inside_attachment=attached)
+            return
+        data = _payload_bytes(part)
+        self.defects.extend(f"{ctype}: {type(d).__name__}" for d in part.defects)
+        filename = _filename(part)
+        is_body = ctype in ("text/plain", "text/html") and not filename
+        if inside_attachment or not is_body or part.get_content_disposition() == "attachment":
+            self._attach(part, ctype, data, filename)
+            return
+        text = decode_bytes(data, part.get_content_charset(), self.defects)
+        (self.htmls if ctype == "text/html" else self.plain).append(text)
+
+    def _attach(self, part: Message, ctype: str, data: bytes, filename: str = "") -> None:
+        index = len(self.attachments) + 1
+        name = sanitize_filename(filename) or _generated_name(index, ctype)
+        too_large = len(data) > self.max_bytes
+        self.attachments.append(ParsedAttachment(
+            filename=name, content_type=ctype, size=len(data),
+            data=None if too_large else data, too_large=too_large,
+        ))
+
+    def text(self) -> str:
+        if self.plain:
+            text = "\n".join(self.plain)
+        elif self.htmls:
+            text = html_to_text("\n".join(self.htmls))
+        else:
+            text = ""
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def html(self) -> str | None:
+        return nh3.clean("\n".join(self.htmls)) if self.htmls else None
+
+
+def _subparts(part: Message) -> Iterator[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        yield from (p for p in payload if isinstance(p, Message))
+    elif isinstance(payload, Message):
+        yield payload
+
+
+def _payload_bytes(part: Message) -> bytes:
+    """The decoded body of a leaf part (or the bytes of an attached message)."""
+    if part.is_multipart():
+        inner = part.get_payload()
+        first = inner[0] if isinstance(inner, list) and inner else inner
+        if isinstance(first, Message):
+            try:
+                return first.as_bytes(policy=email.policy.compat32)
+            except Exception:  # noqa: BLE001 - keep the attachment even if it cannot be re-serialised
+                return b""
+        return b""
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return data
+    return str(data or "").encode("utf-8", "surrogateescape")
+
+
+def _final_recipients(part: Message) -> Iterator[str]:
+    """Final-Recipient addresses of a message/delivery-status part (RFC 3464 section 2.3)."""
+    blocks = list(_subparts(part))
+    if blocks:
+        values = [str(b.get("Final-Recipient", "")) for b in blocks]
+    else:
+        text = _payload_bytes(part).decode("utf-8", "replace")
+        values = re.findall(r"(?im)^Final-Recipient:[ \t]*(.+)$", text)
+    for value in values:
+        addr = value.split(";", 1)[-1].strip().strip("<>").lower()
+        if "@" in addr:
+            yield clean(addr)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text for an HTML-only mail (blockquotes become `>` lines)."""
+    cleaned = nh3.clean(html)
+    try:
+        converter = html2text.HTML2Text()
+        converter.body_width = 0
+        converter.ignore_images = True
+        return str(converter.handle(cleaned)).strip()
+    except Exception:  # noqa: BLE001 - fall back to the text with every tag removed
+        return nh3.clean(cleaned, tags=set()).strip()
+
+
+def sanitize_filename(name: str) -> str:
+    """A file name without directories, control or format characters (bidi overrides)."""
+    name = decode_header_value(name) if "=?" in name else name
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in _UNSAFE_CATEGORIES)
+    name = name.strip(" .")
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 190] + dot + ext[:9]) if dot and len(ext) < 10 else name[:200]
+    return name
+
+
+def _generated_name(index: int, ctype: str) -> str:
+    if ctype in ("message/rfc822", "message/global"):
+        return f"attachment-{index}.eml"
+    fallback = ".txt" if ctype.startswith("text/") else ".bin"
+    return f"attachment-{index}{mimetypes.guess_extension(ctype) or fallback}"
+
+
+def _filename(part: Message) -> str:
+    try:
+        return str(part.get_filename() or "")
+    except Exception:  # noqa: BLE001 - a broken RFC 2231 parameter means no usable name
+        return ""
