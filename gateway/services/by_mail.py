@@ -60,7 +60,7 @@ def act(session: Session, ctx: ServiceContext, number: int, actor: Actor,
             ticket = tickets.find_ticket(session, number)
             comment: str | None = text or None
             for action, value in commands:
-                ticket = tickets.act_from(session, ctx, ticket.number, action, actor,
+                ticket = tickets.act(session, ctx, ticket.number, action, actor,
                                           comment=comment, value=value,
                                           origin=origin if comment else NO_ORIGIN)
                 comment = None
@@ -135,9 +135,9 @@ def _reply(session: Session, ctx: ServiceContext, number: int, row: TicketRow | 
            actor: Actor, text: str, origin: MailOrigin) -> Landed:
     """From the row intake read when `ticket_rows` can take it, else through the Ticket."""
     if row is not None and ticket_rows.can_reply(row):
-        ticket_rows.reply_from(session, ctx, row, actor, text, origin)
+        ticket_rows.reply(session, ctx, row, actor, text, origin)
         return Landed.of(row)
-    return Landed.of(tickets.act_from(session, ctx, number, Action.REPLY, actor, comment=text,
+    return Landed.of(tickets.act(session, ctx, number, Action.REPLY, actor, comment=text,
                                       origin=origin))
 
 

@@ -6,7 +6,7 @@ Intake runs this for every reply by mail. Loading a Ticket builds four tracked o
 (ticket, order, vendor, product) and costs about four times this one Core statement
 (bench/inbound.py); a reply changes only history rows and the ticket's clock, so it needs
 none of the tracking. Everything else (commands, a closed ticket's follow-up, a recurring
-product whose rules read its bills) takes the Ticket through `tickets.act_from`.
+product whose rules read its bills) takes the Ticket through `tickets.act`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from gateway.services.context import (
     Actor,
     MailOrigin,
     ServiceContext,
-    StoredAttachment,
 )
 from gateway.services.snapshots import order_facts_of, ticket_facts_of, vendor_facts
 from gateway.services.ticket_state import (
@@ -140,18 +139,9 @@ def can_reply(row: TicketRow) -> bool:
     return row.status == Status.OPEN.value and not row.recurring
 
 
-def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor, comment: str,
-          *, message_id: str | None = None, original: str | None = None,
-          inbound_id: int | None = None,
-          attachments: list[StoredAttachment] | None = None) -> None:
-    """`reply_from`, for callers that hold the comment's origin as loose values."""
-    reply_from(session, ctx, row, actor, comment,
-               MailOrigin(message_id, original, inbound_id, tuple(attachments or ())))
-
-
-def reply_from(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
+def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
                comment: str, origin: MailOrigin = NO_ORIGIN) -> None:
-    """`tickets.act_from(..., Action.REPLY, ...)` on a ticket read with `load_row` (one that
+    """`tickets.act(..., Action.REPLY, ...)` on a ticket read with `load_row` (one that
     `can_reply` takes): the same check, the same rows written, the same mail."""
     if not can_reply(row):
         raise ValueError(f"ticket #{row.number} needs tickets.act")  # the caller checks first

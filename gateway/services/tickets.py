@@ -22,7 +22,7 @@ from gateway.domain.facts import (
 )
 from gateway.domain.reasons import check_code
 from gateway.services import journal
-from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext, StoredAttachment
+from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
 from gateway.services.snapshots import open_types, order_facts, ticket_facts, vendor_facts
 from gateway.services.ticket_actions import HANDLERS
 from gateway.services.ticket_state import (  # the ticket services' whole surface, in one place
@@ -41,7 +41,7 @@ from gateway.services.ticket_state import (  # the ticket services' whole surfac
 from store.models import Ticket
 
 __all__ = [
-    "REQUEST_TYPES", "act", "act_from", "add_message", "confirm", "convert", "ensure_party",
+    "REQUEST_TYPES", "act", "add_message", "confirm", "convert", "ensure_party",
     "find_order", "find_ticket", "open_ticket", "recompute_vendor_deadlines", "refresh_due",
     "set_deadline", "set_may_respond",
 ]
@@ -115,19 +115,8 @@ def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor)
     return ticket
 
 
-def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor, *,
-        comment: str | None = None, value: str | Decimal | int | None = None,
-        message_id: str | None = None, original: str | None = None,
-        inbound_id: int | None = None,
-        attachments: list[StoredAttachment] | None = None) -> Ticket:
-    """`act_from`, for callers that hold the comment's origin as loose values."""
-    origin = MailOrigin(message_id, original, inbound_id, tuple(attachments or ()))
-    return act_from(session, ctx, number, action, actor, comment=comment, value=value,
-                    origin=origin)
-
-
-def act_from(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor,
-             *, comment: str | None = None, value: str | Decimal | int | None = None,
+def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor,
+        *, comment: str | None = None, value: str | Decimal | int | None = None,
              origin: MailOrigin = NO_ORIGIN) -> Ticket:
     """Apply one action; returns the ticket it landed on (a follow-up or converted one).
     `origin`: where the comment came from, kept with it."""
@@ -179,7 +168,7 @@ def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, acto
                              Ticket.type == TicketType.TECH_SUPPORT.value)
     ).unique().scalar_one_or_none()
     if existing is not None:
-        return act_from(session, ctx, existing.number, Action.REPLY, actor, comment=comment,
+        return act(session, ctx, existing.number, Action.REPLY, actor, comment=comment,
                         origin=origin)
     follow = open_ticket(session, ctx, order.receipt, TicketType.TECH_SUPPORT, actor,
                          comment=comment, notify=False, origin=origin)

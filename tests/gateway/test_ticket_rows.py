@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway.domain.errors import Forbidden, UserError
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import orders, ticket_rows, tickets
-from gateway.services.context import Actor
+from gateway.services.context import NO_ORIGIN, Actor, MailOrigin
 from gateway.services.runtime import Runtime
 from store.models import OutboxMail
 from tests.gateway.test_services import (
@@ -48,11 +48,11 @@ def _written(rt: Runtime, number: int = 1001) -> dict[str, Any]:
 
 
 def _row_reply(rt: Runtime, actor: Actor, text: str, number: int = 1001,
-               **extra: Any) -> None:
+               origin: MailOrigin = NO_ORIGIN) -> None:
     with rt.sessions.begin() as session:
         row = ticket_rows.load_row(session, number)
         assert row is not None and ticket_rows.can_reply(row)
-        ticket_rows.reply(session, rt.context(REPLIED), row, actor, text, **extra)
+        ticket_rows.reply(session, rt.context(REPLIED), row, actor, text, origin)
 
 
 @pytest.mark.parametrize("actor", [CUSTOMER, VENDOR, Actor(VENDOR.role, source="web")],
@@ -65,10 +65,10 @@ def test_a_reply_from_the_row_writes_what_act_writes(runtime: Runtime, actor: Ac
     open_(runtime, BERLIN_THU_10, TicketType.TECH_SUPPORT, comment="cannot download")
     open_(runtime, BERLIN_THU_10, TicketType.TECH_SUPPORT, receipt="EFGH5678",
           comment="cannot download")
-    extra = {"message_id": "<r1@example.org>", "original": "full text\n> quoted",
-             "attachments": [("log.txt", "text/plain", 3, b"abc", "f" * 32)]}
-    act(runtime, 1001, Action.REPLY, actor, REPLIED, comment="try again", **extra)
-    _row_reply(runtime, actor, "try again", 1002, **extra)
+    origin = MailOrigin(message_id="<r1@example.org>", original="full text\n> quoted",
+                        attachments=(("log.txt", "text/plain", 3, b"abc", "f" * 32),))
+    act(runtime, 1001, Action.REPLY, actor, REPLIED, comment="try again", origin=origin)
+    _row_reply(runtime, actor, "try again", 1002, origin)
     assert _written(runtime, 1002) == _written(runtime, 1001)
     assert _written(runtime, 1002)["clock"][:3] == (
         REPLIED, "vendor" if actor.role is VENDOR.role else "customer", 0)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from gateway.domain.facts import Action, Role
 from gateway.services import tickets
-from gateway.services.context import Actor
+from gateway.services.context import Actor, MailOrigin
 from gateway.services.runtime import Runtime
 from outbound.deliver import Deliverer, RetryPolicy, retry_failed
 from outbound.sweeps import dispatch_due, sweep_outbox
@@ -51,7 +51,7 @@ def reply(runtime: Runtime, number: int, text: str, role: Role = Role.CUSTOMER,
     with runtime.sessions.begin() as session:
         tickets.act(session, runtime.context(), number, Action.REPLY,
                     Actor(role, email=email, source="email"), comment=text,
-                    attachments=attachments)
+                    origin=MailOrigin(attachments=tuple(attachments or ())))
 
 
 def test_relay_down_then_up_sends_each_mail_exactly_once(relay_runtime: Runtime,
