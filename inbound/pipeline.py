@@ -103,27 +103,33 @@ def verify_token(tokens: Tokens, token: str) -> tuple[int, Role] | None:
 def is_verified(auth_results: Iterable[str], trusted: str, sender: str) -> bool:
     """A DMARC or aligned DKIM pass in an Authentication-Results header (RFC 8601) whose
     authserv-id is the trusted receiving server; with none configured nothing is verified.
-    The receiving server removes such headers claiming its id from mail it gets (RFC 8601
-    section 5), so the header with its id is its own."""
+    The receiving server prepends its own header; anything below it came with the mail and
+    may be the sender's forgery (RFC 8601 section 5), so only the topmost header naming the
+    trusted id is believed. `auth_results` is in the mail's order, topmost first."""
     if not trusted or "@" not in sender:
         return False
     domain = sender.rsplit("@", 1)[1].lower()
     for value in auth_results:
         parts = _COMMENT.sub(" ", value).split(";")
         words = parts[0].split()
-        if not words or words[0].lower() != trusted:
+        if words and words[0].lower() == trusted:
+            return _passes(parts[1:], domain)
+    return False
+
+
+def _passes(results: list[str], domain: str) -> bool:
+    """A DMARC or DKIM pass aligned with the sender's domain among one header's results."""
+    for part in results:
+        found = _RESULT.match(part)
+        if found is None or found.group(2).lower() != "pass":
             continue
-        for part in parts[1:]:
-            found = _RESULT.match(part)
-            if found is None or found.group(2).lower() != "pass":
-                continue
-            props = {k.lower(): v.strip('"').lower() for k, v in _PROPERTY.findall(part)}
-            if found.group(1).lower() == "dmarc":
-                signed = props.get("header.from", domain)
-            else:
-                signed = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
-            if signed and (domain == signed or domain.endswith("." + signed)):
-                return True
+        props = {k.lower(): v.strip('"').lower() for k, v in _PROPERTY.findall(part)}
+        if found.group(1).lower() == "dmarc":
+            signed = props.get("header.from", domain)
+        else:
+            signed = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
+        if signed and (domain == signed or domain.endswith("." + signed)):
+            return True
     return False
 
 

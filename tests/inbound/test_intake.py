@@ -98,6 +98,26 @@ def test_verified_sender_may_act_by_subject(tmp_path: Path, backend_url: str) ->
         runtime.close()
 
 
+def test_a_pass_below_the_trusted_servers_fail_is_a_forgery(tmp_path: Path,
+                                                             backend_url: str) -> None:
+    runtime = make_runtime(backend_url, tmp_path, trusted_authserv_id="mx.tickets.localhost")
+    try:
+        world = seed(runtime)
+        number = world.open()
+        forged = {"Authentication-Results":
+                  "mx.tickets.localhost; dkim=pass header.d=example.org; dmarc=pass"}
+        raw = make_mail(subject=f"Re: [Ticket #{number}]", body="#close\ndone", headers=forged)
+        # what the trusted receiving server prepends on top of what the sender wrote
+        raw = (b"Authentication-Results: mx.tickets.localhost; dmarc=fail "
+               b"header.from=example.org\r\nReceived: from mail.evil.example by "
+               b"mx.tickets.localhost\r\n" + raw)
+        outcome = receive(runtime, raw, envelope_from=CUSTOMER, recipient=SUPPORT)
+        assert "commands refused" in outcome.reply  # the comment lands, the close does not
+        assert world.ticket(number)["status"] == "open"
+    finally:
+        runtime.close()
+
+
 def test_foreign_authentication_results_are_ignored(world: World) -> None:
     number = world.open()
     results = {"Authentication-Results": "mx.evil.example; dmarc=pass header.from=example.org"}

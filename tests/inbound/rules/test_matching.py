@@ -70,6 +70,13 @@ def test_trusted_authentication_results() -> None:
                        "mx.ours.example", sender)
     assert not is_verified(["mx.ours.example; dmarc=fail header.from=mail.example.org"],
                            "mx.ours.example", sender)
+    # the receiving server's own verdict is the topmost one with its id; a pass below it
+    # came with the mail (a forgery), and a foreign server's header above it changes nothing
+    forged = ["mx.other.example; dmarc=pass header.from=mail.example.org",
+              "mx.ours.example; dmarc=fail header.from=mail.example.org",
+              "mx.ours.example; dmarc=pass header.from=mail.example.org"]
+    assert not is_verified(forged, "mx.ours.example", sender)
+    assert is_verified([forged[0], forged[2], forged[1]], "mx.ours.example", sender)
 
 
 def test_receipt_candidates() -> None:
