@@ -147,6 +147,18 @@ def test_forbidden_command_changes_nothing(world: World) -> None:
     assert _notices(world) == [("command_refused", CUSTOMER)]
 
 
+@pytest.mark.parametrize("amount", ["1e27", "1e999999"])
+def test_an_absurd_amount_by_mail_is_refused_not_retried(world: World, amount: str) -> None:
+    number = world.open(TicketType.REFUND)
+    raw = make_mail(sender=VENDOR, body=f"#partial {amount}\nthis much")
+    outcome = receive(world.runtime, raw, envelope_from=VENDOR,
+                      recipient=world.reply_address(number, Role.VENDOR))
+    # a permanent answer with a notice, not 451 and a failed row retried for ever
+    assert outcome.reply.startswith("250 ") and outcome.state != "failed"
+    assert world.ticket(number)["refund_kind"] == "full"
+    assert _notices(world) == [("command_refused", VENDOR)]
+
+
 def test_vendor_reply_to_closed_ticket_gets_notice(world: World) -> None:
     number = world.open()
     receive(world.runtime, make_mail(body="#close\nbye"), envelope_from=CUSTOMER,
