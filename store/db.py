@@ -17,23 +17,31 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.files import ensure_private_file
+
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine with the settings our durability promises need on each backend."""
+    """An engine with the settings our durability promises need on each backend.
+
+    Its errors never quote a statement's parameters (`hide_parameters`): they carry reply
+    addresses and whole mails, and error texts end up in logs and in `mail why`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # made owner-only before SQLite opens it: its -wal and -shm files take its mode
+            ensure_private_file(Path(database))
         # a file database keeps a small pool of connections (the pragmas run once per
         # connection); processes that fork dispose the engine first
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=pool_size, max_overflow=pool_size)
+                               pool_size=pool_size, max_overflow=pool_size,
+                               hide_parameters=True)
         _sqlite_pragmas(engine)
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"unsupported database {parsed.get_backend_name()!r}")
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
