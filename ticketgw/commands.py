@@ -22,14 +22,23 @@ from outbound.deliver import retry_failed
 from store.db import migrate
 from store.models import Order, Ticket, Vendor
 from ticketgw import roles
-from ticketgw.app import build_runtime, load_settings
+from ticketgw.app import build_reader, build_runtime, load_settings
 from ticketgw.output import CliError, emit, human_ticket, read_order_lines
 
 EXIT_ERROR = 1
 
 
-def _runtime(args: argparse.Namespace) -> Runtime:
+def runtime_for(args: argparse.Namespace) -> Runtime:
+    """The runtime of a command that writes: the schema is created or migrated first."""
     return build_runtime(load_settings(getattr(args, "config", None)))
+
+
+def read_runtime(args: argparse.Namespace) -> Runtime:
+    """The runtime of a command that only reads: it never creates a database."""
+    return build_reader(load_settings(getattr(args, "config", None)))
+
+
+_runtime = runtime_for
 
 
 def cmd_init(args: argparse.Namespace) -> None:
@@ -106,7 +115,7 @@ def _actor(role: str) -> Actor:
 
 def cmd_ticket(args: argparse.Namespace) -> None:
     at = getattr(args, "at", None)
-    runtime = _runtime(args)
+    runtime = read_runtime(args) if args.action == "show" else runtime_for(args)
     ctx = runtime.context(at)
     with runtime.sessions.begin() as session:
         if args.action == "open":
@@ -166,7 +175,7 @@ def cmd_deadlines(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    runtime = _runtime(args)
+    runtime = read_runtime(args)
     with runtime.sessions() as session:
         view = status_view(session)
     emit(args, view, lambda: "\n".join(f"{k}: {v}" for k, v in view.items()))
@@ -187,7 +196,7 @@ def cmd_apikey(args: argparse.Namespace) -> None:
 
 def cmd_mail(args: argparse.Namespace) -> None:
     """`mail why MESSAGE-ID` (the decisions taken on a mail) and `mail replay` (the spool)."""
-    runtime = _runtime(args)
+    runtime = read_runtime(args) if args.action == "why" else runtime_for(args)
     if args.action == "why":
         with runtime.sessions() as session:
             rows = inbox.why(session, args.message_id)
