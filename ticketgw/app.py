@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.errors import ConfigError
 from gateway.domain.policy import policy_for
@@ -92,6 +94,29 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
         clock=clock or SystemClock(),
         executor=executor,
     )
+
+
+def existing_database(settings: Settings) -> None:
+    """Refuse, with what to do, when a SQLite database file is not there yet: a command that
+    only reads must not leave an empty database (and a `var/` folder) behind."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database or "")
+        if not path.is_file():
+            raise ConfigError(f"there is no database at {path}: run `ticketgw init` (or "
+                              f"`ticketgw serve`) first, or set TICKETGW_DATABASE_URL",
+                              code="database_not_ready")
+
+
+def build_reader(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """A runtime for commands that only read: no schema created, no key generated (an
+    unconfigured install gets a throw-away key; nothing read-only signs a link)."""
+    existing_database(settings)
+    if not settings.secret_key:
+        path = Path("var") / "secret.key"
+        key = path.read_text().strip() if path.is_file() else ""
+        settings = replace(settings, secret_key=key or secrets.token_urlsafe(48))
+    return build_runtime(settings, clock=clock, create_schema=False)
 
 
 class JsonFormatter(logging.Formatter):

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from gateway.domain.clock import parse_instant
 from gateway.domain.errors import GatewayError
 from gateway.domain.facts import Action, TicketType
 from gateway.domain.locales import LOCALES
-from ticketgw.app import setup_logging
+from ticketgw.app import load_settings, setup_logging
 from ticketgw.commands import EXIT_ERROR, HANDLERS
+from ticketgw.operator import SUBCOMMANDS
 from ticketgw.output import CliError
 
 
@@ -46,9 +50,31 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _filters(p: argparse.ArgumentParser, *, ticket: bool = True) -> None:
+    if ticket:
+        p.add_argument("--ticket", type=int, metavar="N", help="only mail of ticket #N")
+    p.add_argument("--limit", type=int, default=100, metavar="N",
+                   help="at most N lines, newest first (default 100)")
+
+
+def _vendor_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
+    p.add_argument("nickname", help="the vendor's nickname (lower case letters, digits, -)")
+    p.add_argument("--email", required=adding, help="the vendor's account address")
+    p.add_argument("--cs-email", help="customer-service address; vendor mail goes there")
+    p.add_argument("--timezone", help="IANA time zone of business hours, e.g. Europe/Paris")
+    p.add_argument("--locale", choices=LOCALES, help="language of the vendor's mail")
+    p.add_argument("--partial-refunds", action="store_true", default=None,
+                   help="let customers ask for partial refunds")
+    if not adding:
+        p.add_argument("--no-partial-refunds", dest="partial_refunds", action="store_false",
+                       help="full refunds only")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ticketgw", description=__doc__)
     _common(parser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, into: Any = sub) -> argparse.ArgumentParser:
@@ -56,64 +82,111 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         return p
 
+    def group(name: str, help_text: str) -> Any:
+        return command(name, help_text).add_subparsers(dest="action", required=True,
+                                                       metavar="ACTION")
+
     command("init", "create or migrate the database schema")
     for role in ("serve", "smtp", "imap", "web", "worker", "scheduler"):
         command(role, f"run the {role} role")
 
-    vendor = command("vendor", "manage vendors").add_subparsers(dest="action", required=True)
+    vendor = group("vendor", "manage vendors")
     for name in ("add", "update"):
-        p = command(name, f"{name} a vendor", vendor)
-        p.add_argument("nickname")
-        p.add_argument("--email", required=name == "add")
-        p.add_argument("--cs-email")
-        p.add_argument("--timezone")
-        p.add_argument("--locale", choices=LOCALES)
-        p.add_argument("--partial-refunds", action="store_true", default=None)
-        if name == "update":
-            p.add_argument("--no-partial-refunds", dest="partial_refunds",
-                           action="store_false")
+        _vendor_options(command(name, f"{name} a vendor", vendor), adding=name == "add")
     for name in ("revoke", "restore"):
-        command(name, f"{name} a vendor's right to respond", vendor).add_argument("nickname")
+        command(name, f"{name} a vendor's right to respond", vendor).add_argument(
+            "nickname", help="the vendor's nickname")
+    command("list", "list vendors", vendor)
+    command("show", "show one vendor, its disputes and right to respond", vendor).add_argument(
+        "nickname", help="the vendor's nickname")
 
-    orders_p = command("orders", "orders").add_subparsers(dest="action", required=True)
-    p = command("import", "import orders from JSON Lines or CSV", orders_p)
-    p.add_argument("file")
+    p = command("import", "import orders from JSON Lines or CSV", group("orders", "orders"))
+    p.add_argument("file", help="a .jsonl file, or a .csv file with the same columns")
     p.add_argument("--notify", action="store_true", help="mail receipt and sale for new orders")
 
-    ticket = command("ticket", "tickets").add_subparsers(dest="action", required=True)
-    p = command("open", "open a ticket", ticket)
-    p.add_argument("receipt")
-    p.add_argument("--type", required=True, choices=[t.value for t in TicketType])
-    p.add_argument("--as", dest="role", required=True, choices=["customer", "vendor", "staff"])
-    p.add_argument("--reason")
-    p.add_argument("--comment")
-    p.add_argument("--at", type=_instant_arg)
-    command("show", "show a ticket", ticket).add_argument("number", type=int)
-    p = command("list", "list tickets", ticket)
-    p.add_argument("--open", action="store_true")
-    p.add_argument("--vendor")
-    p = command("act", "act on a ticket", ticket)
-    p.add_argument("number", type=int)
-    p.add_argument("ticket_action", metavar="ACTION", choices=[a.value for a in Action])
-    p.add_argument("value", nargs="?", help="amount, percent or quantity")
-    p.add_argument("--as", dest="role", required=True, choices=["customer", "vendor", "staff"])
-    p.add_argument("--comment")
-    p.add_argument("--at", type=_instant_arg)
+    _ticket_commands(command, group("ticket", "tickets"))
 
-    dl = command("deadlines", "deadlines").add_subparsers(dest="action", required=True)
-    command("run", "execute everything due", dl).add_argument("--at", type=_instant_arg)
+    dl = group("deadlines", "deadlines")
+    command("run", "execute everything due", dl).add_argument(
+        "--at", type=_instant_arg, help="the instant to run at (ISO-8601; default now)")
     command("status", "counts and the next deadline")
-    mail = command("mail", "inbound mail").add_subparsers(dest="action", required=True)
-    command("why", "the decision taken on a mail", mail).add_argument("message_id")
+
+    mail = group("mail", "inbound mail")
+    command("why", "the decision taken on a mail", mail).add_argument(
+        "message_id", help="the mail's Message-ID, with or without <>")
     command("replay", "re-run the unprocessable spool", mail)
-    outbox = command("outbox", "outbound mail").add_subparsers(dest="action", required=True)
+    p = command("list", "recorded inbound mail and the decision on each", mail)
+    p.add_argument("--decision", choices=("applied", "ignored", "rejected", "failed"),
+                   help="only mail with this decision")
+    p.add_argument("--sender", metavar="ADDRESS", help="only mail from this address")
+    p.add_argument("--since", type=_instant_arg, metavar="TIME",
+                   help="only mail received at or after TIME (ISO-8601)")
+    _filters(p)
+
+    outbox = group("outbox", "outbound mail")
     command("retry", "re-queue failed outbound mail", outbox)
-    apikey = command("apikey", "API keys").add_subparsers(dest="action", required=True)
+    p = command("list", "outbound mail, with why a mail is deferred or failed", outbox)
+    p.add_argument("--state", choices=("pending", "sent", "failed", "deferred"),
+                   help="only mail in this state")
+    p.add_argument("--to", metavar="ADDRESS", help="only mail to this address")
+    _filters(p)
+
+    address = group("address", "what the gateway knows of a mail address")
+    command("show", "bouncing, suppressed, mail sent and received", address).add_argument(
+        "address", help="the mail address")
+    command("unsuppress", "send mail to a suppressed address again", address).add_argument(
+        "address", help="the mail address")
+
+    apikey = group("apikey", "API keys")
     p = command("create", "create an API key (printed once)", apikey)
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--vendor")
-    group.add_argument("--staff", action="store_true")
+    owner = p.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--vendor", metavar="NICK", help="a key that acts as this vendor")
+    owner.add_argument("--staff", action="store_true", help="a key that acts as staff")
+    command("list", "API keys by prefix, revoked or not", apikey)
+    command("revoke", "revoke an API key", apikey).add_argument(
+        "prefix", metavar="ID", help="the key's ID or prefix, as `apikey list` shows it")
     return parser
+
+
+def _ticket_commands(command: Any, ticket: Any) -> None:
+    roles = ["customer", "vendor", "staff"]
+    p = command("open", "open a ticket", ticket)
+    p.add_argument("receipt", help="the order's receipt")
+    p.add_argument("--type", required=True, choices=[t.value for t in TicketType],
+                   help="the ticket's type")
+    p.add_argument("--as", dest="role", required=True, choices=roles, help="who asks")
+    p.add_argument("--reason", help="reason code (refunds)")
+    p.add_argument("--comment", help="the request's text")
+    p.add_argument("--at", type=_instant_arg,
+                   help="when the request was made (ISO-8601, not in the future)")
+    command("show", "show a ticket", ticket).add_argument("number", type=int,
+                                                          help="the ticket's number")
+    p = command("list", "list tickets (first line names the columns)", ticket)
+    p.add_argument("--open", action="store_true", help="only open tickets")
+    p.add_argument("--vendor", metavar="NICK", help="only this vendor's tickets")
+    p.add_argument("--type", choices=[t.value for t in TicketType], help="only this type")
+    p.add_argument("--status", choices=["open", "closed"], help="only this status")
+    p.add_argument("--escalated", action="store_true", help="only escalated tickets")
+    p.add_argument("--receipt", help="only tickets on this order")
+    p.add_argument("--since", type=_instant_arg, metavar="TIME",
+                   help="only tickets created at or after TIME (ISO-8601)")
+    p.add_argument("--until", type=_instant_arg, metavar="TIME",
+                   help="only tickets created before TIME (ISO-8601)")
+    p = command("act", "act on a ticket", ticket)
+    p.add_argument("number", type=int, help="the ticket's number")
+    p.add_argument("ticket_action", metavar="ACTION", choices=[a.value for a in Action],
+                   help=", ".join(a.value for a in Action))
+    p.add_argument("value", nargs="?", help="amount, percent or quantity")
+    p.add_argument("--as", dest="role", required=True, choices=roles, help="who acts")
+    p.add_argument("--comment", help="text added to the ticket with the action")
+    p.add_argument("--at", type=_instant_arg, help="when the action was taken (ISO-8601)")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ticketgw")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _fail(args: argparse.Namespace, code: str, message: str) -> int:
@@ -127,21 +200,51 @@ def _fail(args: argparse.Namespace, code: str, message: str) -> int:
 LONG_RUNNING = ("serve", "smtp", "imap", "web", "worker", "scheduler")
 
 
+def _database_named(args: argparse.Namespace) -> str:
+    """The configured database, its password hidden, for error messages."""
+    try:
+        url = load_settings(getattr(args, "config", None)).database_url
+        return make_url(url).render_as_string(hide_password=True)
+    except (GatewayError, ArgumentError, ValueError):
+        return "the configured database"
+
+
+def _database_failure(args: argparse.Namespace, exc: SQLAlchemyError) -> int:
+    where = _database_named(args)
+    first = (str(getattr(exc, "orig", "") or "").strip().splitlines() or [""])[0]
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return _fail(args, "database_not_ready",
+                     f"the database {where} has no ticketgw tables: run `ticketgw init` first")
+    if isinstance(exc, OperationalError):
+        return _fail(args, "database_unavailable",
+                     f"the database {where} cannot be reached: {first}".rstrip(": "))
+    return _fail(args, "database_error", f"database error on {where}: {type(exc).__name__}")
+
+
+def _quiet_broken_pipe() -> int:
+    """`ticketgw … | head`: the reader left; end quietly, as a program killed by SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # the long-running roles log what happens to every mail; one-shot commands only warnings
     setup_logging(logging.INFO if args.command in LONG_RUNNING else logging.WARNING)
+    handler = (SUBCOMMANDS.get((args.command, getattr(args, "action", "")))
+               or HANDLERS[args.command])
     try:
-        HANDLERS[args.command](args)
+        handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except CliError as exc:
         return _fail(args, exc.code, exc.message)
     except GatewayError as exc:
         return _fail(args, exc.code, exc.message)
-    except OperationalError as exc:
-        return _fail(args, "database_unavailable",
-                     f"the database cannot be reached: {str(exc.orig).strip()}")
     except SQLAlchemyError as exc:
-        return _fail(args, "database_error", f"database error: {type(exc).__name__}")
+        return _database_failure(args, exc)
     except KeyboardInterrupt:
         return 130
     return 0

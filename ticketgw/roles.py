@@ -8,6 +8,7 @@ delivered) before it returns. Everything a role runs takes "when to stop" as an 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import threading
@@ -63,6 +64,18 @@ async def until_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+@contextmanager
+def listening(setting: str, host: str, port: int) -> Iterator[None]:
+    """A listen address already taken is one line naming the setting, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses "
+                          f"it or set {setting} to another host:port") from None
+
+
 def _block_until_signalled(running: Running, what: str) -> None:
     stop = threading.Event()
     log.info(f"{what} running", extra={"namespace": running.setup.namespace})
@@ -81,13 +94,15 @@ def smtp(runtime: Runtime, *, rate: tuple[int, int] | None = None) -> None:
     (the bench sends everything from one address)."""
     listen = runtime.settings.smtp_listen
     if runtime.settings.smtp_processes <= 1:
-        asyncio.run(serve_smtp(runtime, listen.host, listen.port, until_stop_signal,
-                               rate=rate))
+        with listening("TICKETGW_SMTP_LISTEN", listen.host, listen.port):
+            asyncio.run(serve_smtp(runtime, listen.host, listen.port, until_stop_signal,
+                                   rate=rate))
         return
     # each child installs its own handlers (until_stop_signal in its loop); the parent
     # passes a signal on to them
-    group = ListenerProcesses(runtime, runtime.settings.smtp_processes, until_stop_signal,
-                              rate=rate)
+    with listening("TICKETGW_SMTP_LISTEN", listen.host, listen.port):
+        group = ListenerProcesses(runtime, runtime.settings.smtp_processes, until_stop_signal,
+                                  rate=rate)
     with on_stop_signal(group.terminate):
         group.join()
 
@@ -126,8 +141,9 @@ def web(runtime: Runtime) -> None:
 
     async def serve_web() -> None:
         listen = runtime.settings.http_listen
-        handle = await start_web(runtime, listen.host, listen.port,
-                                 broker_check=broker_check_for(runtime.settings))
+        with listening("TICKETGW_HTTP_LISTEN", listen.host, listen.port):
+            handle = await start_web(runtime, listen.host, listen.port,
+                                     broker_check=broker_check_for(runtime.settings))
         await until_stop_signal()
         log.info("web stopping")
         await handle.stop()
@@ -161,10 +177,16 @@ def serve(runtime: Runtime) -> None:
 
 async def _serve(runtime: Runtime) -> None:
     settings = runtime.settings
-    smtp_listener = await start_smtp(runtime, settings.smtp_listen.host,
-                                     settings.smtp_listen.port)
-    web_handle = await start_web(runtime, settings.http_listen.host, settings.http_listen.port,
-                                 broker_check=broker_check_for(settings))
+    smtp_at, http_at = settings.smtp_listen, settings.http_listen
+    with listening("TICKETGW_SMTP_LISTEN", smtp_at.host, smtp_at.port):
+        smtp_listener = await start_smtp(runtime, smtp_at.host, smtp_at.port)
+    try:
+        with listening("TICKETGW_HTTP_LISTEN", http_at.host, http_at.port):
+            web_handle = await start_web(runtime, http_at.host, http_at.port,
+                                         broker_check=broker_check_for(settings))
+    except ConfigError:
+        await smtp_listener.stop()
+        raise
     log.info("serve ready", extra={
         "smtp": f"{settings.smtp_listen.host}:{smtp_listener.port}",
         "http": f"{settings.http_listen.host}:{web_handle.port}",

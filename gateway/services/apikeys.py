@@ -100,10 +100,13 @@ def authenticate(session: Session, key: str) -> Principal:
 
 
 def revoke_key(session: Session, ctx: ServiceContext, prefix: str) -> ApiKey:
-    """Revoke the key shown as `prefix`; later requests with it answer 401."""
-    rows = session.execute(select(ApiKey).where(ApiKey.prefix == prefix)).scalars().all()
+    """Revoke the key shown as `prefix` (or its ID, as `apikey list` shows it); later
+    requests with it answer 401."""
+    wanted = ApiKey.id == int(prefix) if prefix.isdigit() else ApiKey.prefix == prefix
+    rows = session.execute(select(ApiKey).where(wanted)).scalars().all()
     if len(rows) != 1:
-        raise NotFound(f"no single API key with prefix {prefix!r}")
+        raise NotFound(f"no single API key with ID or prefix {prefix!r}; `ticketgw apikey "
+                       f"list` shows them")
     row = rows[0]
     if row.revoked_at is None:
         row.revoked_at = ctx.now
