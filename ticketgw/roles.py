@@ -64,16 +64,22 @@ async def until_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+_BIND_FAILURES = {errno.EADDRINUSE: "already in use",
+                  errno.EADDRNOTAVAIL: "not an address of this machine",
+                  errno.EACCES: "permission denied; ports below 1024 need privileges"}
+
+
 @contextmanager
 def listening(setting: str, host: str, port: int) -> Iterator[None]:
     """A listen address already taken is one line naming the setting, not a traceback."""
     try:
         yield
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+        why = _BIND_FAILURES.get(exc.errno or 0)
+        if why is None:
             raise
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses "
-                          f"it or set {setting} to another host:port") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({why}); stop what uses it or set "
+                          f"{setting} to another host:port") from None
 
 
 def _block_until_signalled(running: Running, what: str) -> None:

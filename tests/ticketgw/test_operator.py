@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -209,3 +210,21 @@ def test_version_and_a_closed_pipe(bare_env: dict[str, str], tmp_path: Path) -> 
         cwd=tmp_path, env=bare_env, capture_output=True, text=True, timeout=120)
     assert piped.stdout.startswith("NICKNAME") and piped.stderr == "", piped.stderr
     assert piped.returncode == 141  # as a program stopped by SIGPIPE: the shell's convention
+
+
+@pytest.mark.parametrize(("role", "setting"), [("smtp", "TICKETGW_SMTP_LISTEN"),
+                                               ("web", "TICKETGW_HTTP_LISTEN"),
+                                               ("serve", "TICKETGW_HTTP_LISTEN")])
+def test_a_port_in_use_is_one_line_naming_the_setting(
+        bare_env: dict[str, str], tmp_path: Path, role: str, setting: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**bare_env, "TICKETGW_SMTP_LISTEN": "127.0.0.1:0",
+               "TICKETGW_HTTP_LISTEN": "127.0.0.1:0", setting: f"127.0.0.1:{port}"}
+        done = ticketgw(env, tmp_path, role)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("{")]
+    assert errors == [f"ticketgw: error: cannot listen on 127.0.0.1:{port} (already in use); "
+                      f"stop what uses it or set {setting} to another host:port"]
