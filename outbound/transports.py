@@ -7,14 +7,18 @@ or `TemporaryFailure` (try again later); what to do about it is the deliverer's 
 from __future__ import annotations
 
 import logging
-import mailbox
+import os
+import secrets
 import smtplib
+import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.domain.settings import Settings
+from store.files import private_dir, write_private
 
 log = logging.getLogger("ticketgw.outbound")
 
@@ -158,7 +162,9 @@ def _classified(code: int, text: Any) -> Exception:
 
 
 class MaildirTransport:
-    """No relay configured: every mail becomes a file in the outbox Maildir."""
+    """No relay configured: every mail becomes a file in the outbox Maildir, which only the
+    gateway's user can read (0700 folders, 0600 files: the mails carry reply addresses and
+    signed links)."""
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
@@ -166,13 +172,24 @@ class MaildirTransport:
     def send(self, sender: str, recipient: str, raw: bytes) -> None:
         try:
             for sub in ("tmp", "new", "cur"):  # a Maildir is these three folders
-                (self.path / sub).mkdir(parents=True, exist_ok=True)
-            mailbox.Maildir(str(self.path), factory=None, create=False).add(raw)
+                private_dir(self.path / sub)
+            # delivered as maildir(5) says: written and synced in tmp/, then renamed into new/
+            name = _maildir_name()
+            write_private(self.path / "tmp" / name, self.path / "new" / name, raw)
         except OSError as exc:
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from None
 
     def close(self) -> None:
         """Nothing is held open between mails."""
+
+
+def _maildir_name() -> str:
+    """A name no other delivery takes: time, process, a random part, and the host (with the
+    `/` and `:` that may not appear in it escaped, as maildir(5) asks)."""
+    now = time.time_ns()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return (f"{now // 10**9}.M{now // 1000 % 10**6}P{os.getpid()}R{secrets.token_hex(8)}"
+            f".{host}")
 
 
 def transport_for(settings: Settings) -> Transport:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,20 +13,13 @@ from gateway.domain.facts import Role
 from gateway.domain.tokens import Tokens
 from store.db import make_engine, migrate, writer_turn
 from store.files import private_dir, write_private
+from tests.support.files import mode, usual_umask
 
 
 @pytest.fixture
 def umask_022() -> Iterator[None]:
-    """The usual umask, under which files are created world-readable unless told otherwise."""
-    old = os.umask(0o022)
-    try:
+    with usual_umask():
         yield
-    finally:
-        os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.mark.usefixtures("umask_022")
