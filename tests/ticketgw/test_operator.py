@@ -45,11 +45,11 @@ def as_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
 def test_ticket_list_filters_and_a_header(cli_env: World,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     support = cli_env.open(TicketType.TECH_SUPPORT)
+    assert main(["ticket", "act", str(support), "close", "--as", "customer"]) == 0
     refund = cli_env.open(TicketType.REFUND)
     cancel = cli_env.open(TicketType.CANCELLATION, receipt=SUB_RECEIPT)
-    assert main(["ticket", "act", str(refund), "escalate", "--as", "customer",
+    assert main(["ticket", "act", str(refund), "escalate", "--as", "vendor",
                  "--comment", "no answer"]) == 0
-    assert main(["ticket", "act", str(support), "close", "--as", "customer"]) == 0
     capsys.readouterr()
 
     def numbers(*filters: str) -> list[int]:
