@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gateway.domain.clock import format_instant
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Action, Role, TicketType
-from gateway.services import apikeys, deadlines, inbox, orders, tickets, vendors
+from gateway.services import apikeys, deadlines, inbox, metrics, orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import status_view, ticket_view
@@ -230,6 +230,8 @@ def _role(run: Callable[[Runtime], None]) -> Callable[[argparse.Namespace], None
 
     def command(args: argparse.Namespace) -> None:
         runtime = _runtime(args)
+        if runtime.settings.metrics_dir:  # the machine's processes sum their counts there
+            metrics.use_directory(Path(runtime.settings.metrics_dir).resolve())
         try:
             run(runtime)
         finally:

@@ -48,6 +48,7 @@ class Settings:
     trusted_authserv_id: str = ""
     smtp_processes: int = 1
     refund_webhook_url: str = ""
+    metrics_dir: str = "var/metrics"
 
     @property
     def is_sqlite(self) -> bool:
@@ -170,6 +171,7 @@ _PARSERS: dict[str, Any] = {
     "trusted_authserv_id": lambda n, v: str(v).strip().lower(),
     "smtp_processes": lambda n, v: _int(n, v, minimum=1),
     "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),
+    "metrics_dir": _str,
 }
 
 

@@ -126,11 +126,12 @@ def test_metrics_count_tickets_outbox_and_next_deadline(runtime: Runtime,
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = response.text.splitlines()
-    assert 'ticketgw_open_tickets{type="refund"} 1' in lines
-    assert 'ticketgw_open_tickets{type="tech_support"} 0' in lines
-    assert 'ticketgw_outbox_mails{state="pending"} 2' in lines
-    assert 'ticketgw_inbound_mails{state="applied"} 0' in lines
-    assert "ticketgw_next_deadline_seconds 86400" in lines
+    assert 'ticketgw_open_tickets{type="refund"} 1.0' in lines
+    assert 'ticketgw_open_tickets{type="tech_support"} 0.0' in lines
+    assert 'ticketgw_outbox_mails{state="pending"} 2.0' in lines
+    assert "ticketgw_deadlines_overdue 0.0" in lines
+    assert "ticketgw_database_up 1.0" in lines
+    assert "ticketgw_next_deadline_seconds 86400.0" in lines
 
 
 # --- the ticket page --------------------------------------------------------------------------
