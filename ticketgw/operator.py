@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.domain.facts import Role
+from gateway.domain.redaction import redact
 from gateway.services import apikeys, listings
 from gateway.services.context import Actor
 from gateway.services.vendors import find_vendor
@@ -83,7 +84,7 @@ def mail_list(args: argparse.Namespace) -> None:
     wanted = listings.MailFilter(decision=args.decision, sender=args.sender,
                                  ticket=args.ticket, since=args.since, limit=args.limit)
     with read_runtime(args).sessions() as session:
-        items = listings.list_inbound(session, wanted)
+        items = redact(listings.list_inbound(session, wanted))  # reply+TOKEN@ recipients
     emit(args, items, lambda: table(items, MAIL_COLUMNS, "no inbound mail"))
 
 
@@ -91,7 +92,7 @@ def outbox_list(args: argparse.Namespace) -> None:
     wanted = listings.OutboxFilter(state=args.state, to=args.to, ticket=args.ticket,
                                    limit=args.limit)
     with read_runtime(args).sessions() as session:
-        items = listings.list_outbox(session, wanted)
+        items = redact(listings.list_outbox(session, wanted))  # errors may quote addresses
     emit(args, items, lambda: table(items, OUTBOX_COLUMNS, "no outbound mail"))
 
 

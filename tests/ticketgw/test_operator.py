@@ -85,6 +85,8 @@ def test_mail_list_shows_each_decision(cli_env: World,
     assert rejected[0]["reason"]
     threaded = as_json(capsys, "mail", "list", "--ticket", str(number))
     assert [(m["sender"], m["decision"]) for m in threaded] == [(CUSTOMER, "applied")]
+    token = cli_env.reply_address(number, Role.CUSTOMER).split("+")[1].split("@")[0]
+    assert threaded[0]["recipient"].startswith("reply+") and token not in str(threaded)
     assert [m["sender"] for m in as_json(capsys, "mail", "list", "--sender",
                                          CUSTOMER.upper())] == [CUSTOMER]
     assert as_json(capsys, "mail", "list", "--since", "2099-01-01T00:00:00Z") == []
