@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from inbound.intake import Incoming, Outcome, receive_many
 
@@ -73,6 +74,7 @@ class IntakeQueue:
         # one wake-up of the event loop for the whole batch, not one a mail
         answers = [(future, outcome) for (_, future), outcome in zip(batch, outcomes, strict=True)]
         batch[0][1].get_loop().call_soon_threadsafe(_resolve, answers)
+        metrics.intake_batch(len(batch))
         self._busy = len(batch) > 1
         return stopping
 

@@ -26,7 +26,7 @@ from email.utils import getaddresses
 
 from imapclient import IMAPClient
 
-from gateway.services import by_mail, inbox
+from gateway.services import by_mail, inbox, metrics
 from gateway.services.runtime import Runtime
 from inbound.imap_client import (
     CONNECTION_ERRORS,
@@ -241,6 +241,7 @@ def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAUL
                         extra={"error": f"{type(exc).__name__}: {exc}"})
         except Exception:  # noqa: BLE001 - the worker loop survives a database outage too
             log.exception("imap pass failed; reconnecting")
+            metrics.worker_error("imap")
         stop.wait(backoff.next())
     log.info("imap poller stopped")
 

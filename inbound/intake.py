@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject
 from gateway.domain.tokens import redact
-from gateway.services import inbox
+from gateway.services import inbox, metrics
 from gateway.services.runtime import Runtime
 from inbound import pipeline
 from inbound.apply import Result, apply
@@ -81,6 +81,7 @@ def receive(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipien
                        channel=channel, error=exc, replay_of=replay_of)
         decision = "failed"
     _log(outcome, mail, recipient, rule, decision, time.perf_counter() - started)
+    metrics.mail_received(channel, outcome.state, decision)
     return outcome
 
 
@@ -150,6 +151,7 @@ def receive_many(runtime: Runtime, mails: Sequence[Incoming],
     outcomes = []
     for m, mail, (outcome, rule, decision) in zip(mails, parsed, taken, strict=True):
         _log(outcome, mail, m.recipient, rule, decision, seconds)
+        metrics.mail_received(m.channel, outcome.state, decision)
         outcomes.append(outcome)
     return outcomes
 

@@ -13,6 +13,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 
+from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from inbound.balance import Peers, stop_with_parent
 from inbound.smtp import start_smtp
@@ -69,6 +70,7 @@ class ListenerProcesses:
     def join(self) -> None:
         for child in self.children:
             child.join()
+            metrics.process_exited(child.pid)
 
 
 def _child(runtime: Runtime, host: str, port: int, stop_when: StopWhen,

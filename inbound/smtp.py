@@ -14,11 +14,13 @@ import gc
 import logging
 import re
 import socket
+import time
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from inbound.balance import Peers
 from inbound.batching import IntakeQueue, pool_size
@@ -122,6 +124,7 @@ class InboundSMTP(BulkData):
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
             status = _REWRITE.get(status, status)
+        metrics.smtp_replied(status)
         await super().push(status)
 
 
@@ -151,6 +154,7 @@ class InboundHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        started = time.perf_counter()
         raw = envelope.original_content or b""
         if len(raw) > self.runtime.settings.max_message_bytes:
             return TOO_BIG
@@ -166,6 +170,7 @@ class InboundHandler:
             self.gate.in_flight -= 1
             if self.gate.in_flight == 0:
                 self.gate.idle.set()
+        metrics.mail_answered(outcome.reply, time.perf_counter() - started)
         return outcome.reply
 
     async def handle_exception(self, error: Exception) -> str:
