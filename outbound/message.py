@@ -3,11 +3,14 @@
 Every header value that can carry text from outside (a subject, a display name, a file name, a
 Message-ID from an inbound mail) is cleaned first: a CR or LF would start a new header
 (RFC 5322 section 2.2), and `email.policy.default` raises ValueError on them, which would
-fail the same job on every retry.
+fail the same job on every retry. An address header is written here, not by CPython's folder:
+folding a long quoted display name, the folder of 3.11 drops the quotes, and a name such as
+`Eve, evil@attacker.test xxx…` then reads as three addresses.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +20,7 @@ from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from typing import Final, Protocol
 
 LOOP_HEADER: Final = "X-Ticketgw-Loop"
@@ -34,6 +37,14 @@ _MSG_ID: Final = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _HEADER_NAME: Final = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII but ':'
 _TOKEN: Final = re.compile(r"[A-Za-z0-9!#$&^_.+-]+")
 _MAX_REFERENCES: Final = 20
+# A display name of plain atoms (RFC 5322 atext) separated by single spaces is written as it
+# is; any other is written as RFC 2047 encoded words, which carry every character.
+_ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,60}"
+_ATOM_NAME: Final = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+_MAX_LINE: Final = 78  # RFC 5322 section 2.1.1
+# 42 bytes are 56 base64 characters: `=?utf-8?b?…?=` is then 68, and `Reply-To: ` + 68 = 78.
+_WORD_BYTES: Final = 42
+_NAME_LIMIT: Final = 200
 
 # Headers this module sets itself; extra_headers may not replace them.
 _OWN: Final = frozenset(
@@ -117,9 +128,9 @@ def build_message(
     """
     msg = EmailMessage(policy=policy.SMTP)
     domain = _domain_of(from_addr)
-    msg["From"] = _address(from_addr, from_name)
-    msg["To"] = _address(to_addr, to_name)
-    msg["Reply-To"] = _address(reply_to, None)
+    _set_address(msg, "From", from_addr, from_name)
+    _set_address(msg, "To", to_addr, to_name)
+    _set_address(msg, "Reply-To", reply_to, None)
     _set_subject(msg, clean_header(rendered.subject))
     sent = (date or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     msg["Date"] = format_datetime(sent)
@@ -176,9 +187,28 @@ def _extra_allowed(name: str) -> bool:
     return name.lower().startswith("x-") or name.lower() in _EXTRA_NAMES
 
 
-def _address(addr: str, name: str | None) -> Address:
+def display_name(name: str | None) -> str:
+    """A display name as a mail shows it: control characters and runs of whitespace become
+    one space, at most 200 characters."""
+    return " ".join(clean_header(name, limit=_NAME_LIMIT).split()) if name else ""
+
+
+def _set_address(msg: EmailMessage, field: str, addr: str, name: str | None) -> None:
+    """`field: name <addr>`, or the bare address when the name would not read back as written
+    (exactly one address, that address, that name): a name is a courtesy, the one address
+    is not."""
+    address = _address(addr)
+    display = display_name(name)
+    value = _named(field, display, address.addr_spec) if display else None
+    if value is None:
+        msg[field] = address
+    else:
+        # lines within 78 characters: the generator writes them as they are, without refolding
+        msg.set_raw(field, value)
+
+
+def _address(addr: str) -> Address:
     spec = clean_header(addr, limit=320)
-    display = clean_header(name, limit=200) if name else ""
     local, at, domain = spec.rpartition("@")
     if at and not domain.isascii():
         try:
@@ -188,9 +218,72 @@ def _address(addr: str, name: str | None) -> Address:
     try:
         # The parser rejects anything that is not one plain addr-spec (MessageDefect is a
         # ValueError), so a smuggled second address cannot get through here.
-        return Address(display_name=display, addr_spec=spec)
+        return Address(addr_spec=spec)
     except (ValueError, HeaderParseError, IndexError):
         raise ValueError(f"{spec!r} is not a mail address") from None
+
+
+def _named(field: str, display: str, spec: str) -> str | None:
+    """The folded value `display <spec>` of header `field`, or None when it cannot be written
+    so that it reads back as exactly that one address with that name."""
+    if not spec.isascii() or len(spec) + 3 > _MAX_LINE:
+        return None  # the address line itself would need the folder
+    plain = _ATOM_NAME.fullmatch(display) is not None and "=?" not in display
+    words = display.split(" ") if plain else _encoded_words(display)
+    value = _fold(len(field) + 2, [*words, f"<{spec}>"])
+    return value if _reads_back(field, value, display, spec) else None
+
+
+def _encoded_words(text: str) -> list[str]:
+    """`text` as RFC 2047 base64 encoded words of at most 42 bytes each. Readers drop the
+    space between two encoded words (RFC 2047 section 6.2), so a word ends after a space of
+    the text where it can: the space stays inside it."""
+    words: list[str] = []
+    chunk = ""
+    for char in text:
+        if len((chunk + char).encode("utf-8", "replace")) > _WORD_BYTES:
+            cut = chunk.rfind(" ") + 1 if chunk.rfind(" ") > 0 else len(chunk)
+            words.append(_encoded(chunk[:cut]))
+            chunk = chunk[cut:]
+        chunk += char
+    return [*words, _encoded(chunk)] if chunk else words
+
+
+def _encoded(text: str) -> str:
+    data = base64.b64encode(text.encode("utf-8", "replace")).decode("ascii")
+    return f"=?utf-8?b?{data}?="
+
+
+def _fold(used: int, tokens: Sequence[str]) -> str:
+    """Tokens joined by spaces, a line broken before the token that would pass 78 characters
+    (`used`: what the header's name takes of the first line)."""
+    lines = [tokens[0]]
+    width = used + len(tokens[0])
+    for token in tokens[1:]:
+        if width + 1 + len(token) > _MAX_LINE:
+            lines.append(token)
+            width = 1 + len(token)
+        else:
+            lines[-1] += " " + token
+            width += 1 + len(token)
+    return "\r\n ".join(lines)
+
+
+def _reads_back(field: str, value: str, display: str, spec: str) -> bool:
+    """Read with both of CPython's parsers, the value is one address, `spec`, named `display`.
+    (`policy.default` keeps the fold between two encoded words as a space, against RFC 2047
+    section 6.2; the names are compared without their whitespace.)"""
+    unfolded = value.replace("\r\n", "")
+    try:
+        parsed = policy.default.header_factory(field, unfolded).addresses
+    except (ValueError, HeaderParseError, IndexError, AttributeError):
+        return False
+    pairs = getaddresses([unfolded])
+    if len(parsed) != 1 or len(pairs) != 1:
+        return False
+    if parsed[0].addr_spec != spec or pairs[0][1] != spec:
+        return False
+    return "".join(parsed[0].display_name.split()) == "".join(display.split())
 
 
 def _domain_of(addr: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.utils import getaddresses
 from typing import Any
 
 import pytest
@@ -12,11 +14,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.domain.locales import LOCALES
-from outbound.message import LOOP_HEADER, build_message, clean_header, message_id_for
+from outbound.message import LOOP_HEADER, build_message, clean_header, display_name
 from outbound.render import Rendered, Renderer
 from tests.outbound import every_mail, make_ctx
 
 DOMAIN = "tickets.example"
+# Message-IDs as the outbox rows carry them (gateway.services.journal.new_message_id)
+OWN_ID = "<q3kzv7xw2m5cbn4ahr6tydj2ue@tickets.example>"
+PARENT_ID = "<b7m2x4c9k5d3fw6hq8rzt2nyjp@tickets.example>"
+FIRST_ID = "<h6f3t8w2q9z5kx4mcb7rvd2jne@tickets.example>"
 WHEN = datetime(2026, 3, 5, 9, 0, 7, tzinfo=UTC)
 # What an inbound subject `=?utf-8?q?hi=0D=0ABcc:_evil@x?=` decodes to.
 INJECTED = "hi\r\nBcc: evil@x"
@@ -54,11 +60,11 @@ def build(rendered: Rendered | None = None, **overrides: Any) -> bytes:
         "to_name": "Ann",
         "reply_to": f"reply+abc234@{DOMAIN}",
         "locale": "en",
-        "message_id": message_id_for(7, DOMAIN),
+        "message_id": OWN_ID,
         "ticket_number": 1042,
         "event": "reply",
-        "in_reply_to": message_id_for(6, DOMAIN),
-        "references": [message_id_for(5, DOMAIN), message_id_for(6, DOMAIN)],
+        "in_reply_to": PARENT_ID,
+        "references": [FIRST_ID, PARENT_ID],
         "attachments": [],
         "extra_headers": None,
         "date": WHEN,
@@ -104,7 +110,7 @@ def test_every_mail_builds_and_parses_back_clean(
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg[LOOP_HEADER] == DOMAIN
-    assert msg["Message-ID"] == "<outbox-7.ticketgw@tickets.example>"
+    assert msg["Message-ID"] == OWN_ID
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",))
     html = msg.get_body(("html",))
@@ -118,12 +124,9 @@ def test_every_mail_builds_and_parses_back_clean(
 
 def test_headers_for_threading_and_date() -> None:
     msg = parse(build())
-    assert msg["In-Reply-To"] == "<outbox-6.ticketgw@tickets.example>"
+    assert msg["In-Reply-To"] == PARENT_ID
     # the folder may start a long References on its own line; readers split on whitespace
-    assert msg["References"].split() == [
-        "<outbox-5.ticketgw@tickets.example>",
-        "<outbox-6.ticketgw@tickets.example>",
-    ]
+    assert msg["References"].split() == [FIRST_ID, PARENT_ID]
     assert msg["Date"].datetime == WHEN
     lone = parse(build(in_reply_to="<in-1@mail.example>", references=[]))
     assert lone["References"].split() == ["<in-1@mail.example>"]
@@ -131,11 +134,7 @@ def test_headers_for_threading_and_date() -> None:
     assert first["In-Reply-To"] is None and first["References"] is None
 
 
-def test_message_id_is_stable_per_outbox_row() -> None:
-    assert message_id_for(42, DOMAIN) == "<outbox-42.ticketgw@tickets.example>"
-    assert message_id_for(42, DOMAIN) == message_id_for(42, DOMAIN)
-    assert message_id_for(42, DOMAIN) != message_id_for(43, DOMAIN)
-    # the same row rendered twice gives the same bytes
+def test_the_same_row_built_twice_gives_the_same_bytes() -> None:
     assert build() == build()
 
 
@@ -257,3 +256,76 @@ def test_no_outside_text_can_add_a_header(subject: str, name: str, filename: str
     assert set(k.lower() for k in msg) <= TOP
     assert msg["Subject"] == clean_header(subject)
     assert len(msg["To"].addresses) == 1
+
+
+# What a customer may be called: RFC 5322 specials, quotes and backslashes, non-ASCII, line
+# breaks and other controls, and long runs of one character.
+NAME_PARTS = st.one_of(
+    st.sampled_from([",", ";", ":", "@", '"', "<", ">", "(", ")", "\\", "[", "]", ".", " ",
+                     "\r\n", "\n", "\t", "=?", "?=", "=?utf-8?q?x?=", "Bcc: evil@x",
+                     "évil@attacker.test", "Ünïcødé", "日本語", "\U0001f600", "\u202e"]),
+    st.text(min_size=1, max_size=4),
+    st.integers(1, 120).map(lambda n: "x" * n),
+)
+HOSTILE = "Eve, evil@attacker.test " + "x" * 60
+
+
+def header_lines(raw: bytes, name: str) -> list[bytes]:
+    """The physical lines of header `name`: its first line and the folded ones after it."""
+    lines: list[bytes] = []
+    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if lines and line[:1] in (b" ", b"\t"):
+            lines.append(line)
+        elif lines:
+            break
+        elif line.lower().startswith(name.lower().encode() + b":"):
+            lines.append(line)
+    assert lines, f"no {name} header"
+    return lines
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def assert_one_address(raw: bytes, header: str, address: str, name: str) -> None:
+    """Both of CPython's readers find exactly `address`, named `name` (whitespace aside)."""
+    intended = display_name(name)
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert set(k.lower() for k in msg) <= TOP  # nothing of the name became a header
+    (parsed,) = msg[header].addresses
+    assert parsed.addr_spec == address
+    # policy.default reads the fold between two encoded words as a space (RFC 2047 section
+    # 6.2 says to drop it), so only the characters are compared here
+    assert squeezed(parsed.display_name) == squeezed(intended)
+    old = message_from_bytes(raw, policy=policy.compat32)
+    pairs = getaddresses([str(v) for v in old.get_all(header, [])])
+    assert [spec for _, spec in pairs] == [address]
+    decoded = str(make_header(decode_header(pairs[0][0])))  # what an RFC 2047 reader shows
+    assert " ".join(decoded.split()) == intended
+
+
+def test_a_name_with_a_comma_and_an_address_is_one_recipient() -> None:
+    raw = build(to_name=HOSTILE, from_name=HOSTILE)
+    assert_one_address(raw, "To", "ann@example.org", HOSTILE)
+    assert_one_address(raw, "From", f"support@{DOMAIN}", HOSTILE)
+    assert display_name(HOSTILE) == HOSTILE.strip()
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.lists(NAME_PARTS, max_size=12).map("".join))
+@example(name=HOSTILE)
+@example(name='"Eve" <evil@attacker.test>, mallory@evil.example')
+@example(name="Ann\r\nBcc: evil@attacker.test")
+@example(name="x" * 400)
+@example(name="\\" * 30 + '"' * 30)
+def test_any_display_name_reads_back_as_exactly_one_address(name: str) -> None:
+    raw = build(to_name=name, from_name=name)
+    assert all(len(line) <= 78 for line in header_lines(raw, "From") + header_lines(raw, "To"))
+    assert_one_address(raw, "To", "ann@example.org", name)
+    assert_one_address(raw, "From", f"support@{DOMAIN}", name)
+
+
+@given(name=st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), max_size=200))
+def test_a_display_name_keeps_every_visible_character(name: str) -> None:
+    assert display_name(name) == " ".join(name.split())
