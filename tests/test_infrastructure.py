@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 
@@ -117,6 +118,18 @@ def test_smtp_sink_keeps_what_it_receives(smtp_sink: SmtpSink) -> None:
     assert second.rcpt_tos == ("a@example.org", "b@example.org")
     smtp_sink.clear()
     assert smtp_sink.messages == []
+
+
+def test_smtp_sink_says_when_each_mail_arrived(smtp_sink: SmtpSink) -> None:
+    # on the monotonic clock, which every process of the machine shares: bench/processes.py
+    # compares it with the moment its load process got 250 from the gateway
+    before = time.monotonic()
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=10) as client:
+        client.send_message(_mail("first"))
+        between = time.monotonic()
+        client.send_message(_mail("second"))
+    first, second = smtp_sink.wait_for(2, timeout=10)
+    assert before <= first.received_at <= between <= second.received_at <= time.monotonic()
 
 
 @pytest.mark.parametrize("stage", ["MAIL", "RCPT", "DATA"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -23,6 +24,9 @@ class ReceivedMail:
     rcpt_tos: tuple[str, ...]
     raw: bytes
     message: EmailMessage = field(repr=False)
+    # time.monotonic() on arrival: one clock for every process of the machine, so a sender
+    # elsewhere can tell how long a mail took to get here (bench/processes.py)
+    received_at: float = field(default_factory=time.monotonic, compare=False)
 
     @property
     def subject(self) -> str:
