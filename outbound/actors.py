@@ -15,9 +15,11 @@ from typing import Any
 
 import dramatiq
 from dramatiq import Broker, Middleware
+from dramatiq.broker import MessageProxy
 from dramatiq.worker import WorkerThread
 
 from gateway.domain.clock import format_instant, parse_instant
+from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from outbound import sweeps
 from outbound.deliver import Deliverer, RetryPolicy
@@ -54,6 +56,7 @@ def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAUL
     """
     deliverer = Deliverer(runtime, transport=transport, retry=retry)
     broker.add_middleware(_CloseOnThreadStop(deliverer))
+    broker.add_middleware(_CountErrors())
     sweep_queue = f"{queue_name}_sweeps"
 
     # Actors return nothing: there is no result backend, and what they did is in the outbox
@@ -62,9 +65,10 @@ def declare_actors(broker: Broker, runtime: Runtime, *, queue_name: str = DEFAUL
         at = parse_instant(lease) if lease else None
         for outbox_id in outbox_ids:
             try:
-                deliverer.deliver(outbox_id, at)
+                metrics.delivered(deliverer.deliver(outbox_id, at))
             except Exception:  # worker loop: the row stays leased and is dispatched again
                 log.exception("outbox delivery failed", extra={"outbox_id": outbox_id})
+                metrics.worker_error("deliver")
 
     deliver_actor = _declare(broker, deliver, queue_name)
 
@@ -94,6 +98,16 @@ class _CloseOnThreadStop(Middleware):
 
     def before_worker_thread_shutdown(self, broker: Broker, thread: WorkerThread) -> None:
         self.deliverer.close()
+
+
+class _CountErrors(Middleware):
+    """An actor that raised (a sweep; deliveries count their own) is a worker error."""
+
+    def after_process_message(self, broker: Broker, message: MessageProxy, *,
+                              result: Any = None, exception: BaseException | None = None
+                              ) -> None:
+        if exception is not None:
+            metrics.worker_error(message.actor_name)
 
 
 def _declare(broker: Broker, fn: Callable[..., Any], queue_name: str) -> dramatiq.Actor[Any, Any]:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from outbound.compose import Composer
 from outbound.history import EarlierMail, mail_to_recipient
@@ -64,6 +65,7 @@ class Claimed:
     payload: dict[str, Any] | None
     message_id: str | None
     raw: bytes | None
+    created_at: datetime  # when the row was written: delivery latency counts from it
     # when a hard bounce suppressed the recipient, looked up as written (see `_suppressed`)
     suppressed_since: datetime | None
 
@@ -202,6 +204,7 @@ class Deliverer:
                     update(_OUTBOX).where(_OUTBOX.c.id.in_(row.merged))
                     .values(state="sent", sent_at=now, message_id=prepared.message_id,
                             next_attempt_at=None))
+        metrics.mail_sent(now - row.created_at)
         log.info("outbox sent", extra={"outbox_id": row.id})
         return "sent"
 

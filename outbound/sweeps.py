@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.domain.clock import Clock
+from gateway.services import metrics
 from gateway.services.deadlines import SweepResult, run_due
 from gateway.services.runtime import Runtime
 from store.db import is_postgres
@@ -101,6 +102,7 @@ def sweep_outbox(sessions: sessionmaker[Session], clock: Clock,
 def sweep_deadlines(runtime: Runtime) -> SweepResult:
     """Execute every due refund, cancellation, warning and auto-close."""
     result = run_due(runtime.sessions, runtime.context, runtime.refunds)
+    metrics.deadlines_swept(result.processed, result.warnings, result.closed, len(result.failed))
     if result.total or result.failed:
         log.info("deadlines swept", extra={"processed": result.processed,
                                            "warnings": result.warnings, "closed": result.closed,
