@@ -19,6 +19,7 @@ from gateway.domain.clock import parse_instant
 from gateway.domain.errors import GatewayError
 from gateway.domain.facts import Action, TicketType
 from gateway.domain.locales import LOCALES
+from ticketgw import demo
 from ticketgw.app import load_settings, setup_logging
 from ticketgw.commands import EXIT_ERROR, HANDLERS
 from ticketgw.operator import SUBCOMMANDS
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        metavar="ACTION")
 
     command("init", "create or migrate the database schema")
+    command("demo", "seed a small demo marketplace and print what to try next")
     for role in ("serve", "smtp", "imap", "web", "worker", "scheduler"):
         command(role, f"run the {role} role")
 
@@ -209,15 +211,25 @@ def _database_named(args: argparse.Namespace) -> str:
         return "the configured database"
 
 
+_SCHEMA_MARKERS = ("no such table", "no such column", "has no column named",
+                   "UndefinedTable", "UndefinedColumn")
+_UNREACHABLE_MARKERS = ("connect", "unable to open database file", "Connection refused",
+                        "does not exist")
+
+
 def _database_failure(args: argparse.Namespace, exc: SQLAlchemyError) -> int:
     where = _database_named(args)
     first = (str(getattr(exc, "orig", "") or "").strip().splitlines() or [""])[0]
-    if "no such table" in first or ("relation" in first and "does not exist" in first):
+    if any(marker in first for marker in _SCHEMA_MARKERS) or (
+            "relation" in first and "does not exist" in first):
         return _fail(args, "database_not_ready",
-                     f"the database {where} has no ticketgw tables: run `ticketgw init` first")
-    if isinstance(exc, OperationalError):
+                     f"the database {where} does not have this version's tables ({first}): "
+                     "run `ticketgw init` first")
+    if isinstance(exc, OperationalError) and any(m in first for m in _UNREACHABLE_MARKERS):
         return _fail(args, "database_unavailable",
-                     f"the database {where} cannot be reached: {first}".rstrip(": "))
+                     f"the database {where} cannot be reached: {first}")
+    if isinstance(exc, OperationalError):
+        return _fail(args, "database_unavailable", f"the database {where} failed: {first}")
     return _fail(args, "database_error", f"database error on {where}: {type(exc).__name__}")
 
 
@@ -233,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the long-running roles log what happens to every mail; one-shot commands only warnings
     setup_logging(logging.INFO if args.command in LONG_RUNNING else logging.WARNING)
     handler = (SUBCOMMANDS.get((args.command, getattr(args, "action", "")))
-               or HANDLERS[args.command])
+               or {"demo": demo.command}.get(args.command) or HANDLERS[args.command])
     try:
         handler(args)
         sys.stdout.flush()
