@@ -8,19 +8,16 @@ unprocessable spool, which `ticketgw mail replay` runs again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject
-from gateway.domain.tokens import redact
+from gateway.domain.redaction import redact_text
 from gateway.services import inbox, metrics
 from gateway.services.runtime import Runtime
 from inbound import pipeline
@@ -28,6 +25,7 @@ from inbound.apply import Result, apply
 from inbound.decode import safe
 from inbound.parse import ParsedMail, parse_mail
 from inbound.replies import extract_reply
+from inbound.spool import spool_to_disk, spooled
 from store.db import writer_turn
 
 log = logging.getLogger("ticketgw.inbound")
@@ -37,7 +35,6 @@ UNKNOWN_RECIPIENT = "550 5.1.1 no such mailbox here"
 BAD_TOKEN = "550 5.1.1 this reply address is not valid; reply to a newer mail about the ticket"
 # Per sender (From:) address: mails per window, seconds. Replays are never limited.
 RATE_LIMIT = (30, 600)
-_TOKEN_IN_ADDRESS = re.compile(r"(reply\+)([a-z2-7]+)(@)", re.IGNORECASE)
 _UNSAFE_REPLY = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -199,7 +196,8 @@ def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from
          replay_of: int | None = None) -> Outcome:
     """Keep a mail that failed: as a `failed` row, or in the spool directory when even the
     database cannot take it. The answer tells nothing of the fault."""
-    detail = f"{type(error).__name__}: {error}"[:4000]
+    # kept on the row (`mail why` prints it) or in the spool: no token in it
+    detail = redact_text(f"{type(error).__name__}: {error}")[:4000]
     try:
         with runtime.sessions.begin() as session:
             found = inbox.load_failed(session, replay_of) if replay_of is not None else None
@@ -225,27 +223,6 @@ def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from
     return Outcome(inbox.FAILED, TEMPFAIL, "internal error; kept for replay", None, inbound_id)
 
 
-def spool_dir(runtime: Runtime) -> Path:
-    """Beside the outbound Maildir (`var/` by default): mail the database could not take."""
-    return Path(runtime.settings.outbox_maildir).parent / "inbound-spool"
-
-
-def spool_to_disk(runtime: Runtime, raw: bytes, *, envelope_from: str | None, recipient: str,
-                  error: str) -> Path:
-    folder = spool_dir(runtime)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns()}-{os.getpid()}-{hashlib.sha256(raw).hexdigest()[:16]}"
-    meta = json.dumps({"envelope_from": envelope_from, "recipient": recipient, "error": error})
-    for suffix, data in ((".json", meta.encode()), (".eml", raw)):
-        temp = folder / f".{name}{suffix}.tmp"
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.rename(folder / f"{name}{suffix}")  # the .eml last: a listed .eml is complete
-    return folder / f"{name}.eml"
-
-
 def replay(runtime: Runtime) -> list[Outcome]:
     """Run the unprocessable spool again: failed rows, then the spool directory's files."""
     outcomes = []
@@ -259,24 +236,17 @@ def replay(runtime: Runtime) -> list[Outcome]:
             raw, envelope_from, recipient = bytes(row.raw), row.envelope_from, row.recipient
         outcomes.append(receive(runtime, raw, envelope_from=envelope_from, recipient=recipient,
                                 channel="replay", replay_of=inbound_id))
-    folder = spool_dir(runtime)
-    for path in sorted(folder.glob("*.eml")) if folder.is_dir() else []:
-        meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        outcome = receive(runtime, path.read_bytes(), envelope_from=meta.get("envelope_from"),
-                          recipient=meta.get("recipient") or "", channel="replay")
+    for mail in spooled(runtime):
+        outcome = receive(runtime, mail.raw, envelope_from=mail.envelope_from,
+                          recipient=mail.recipient, channel="replay")
         outcomes.append(outcome)
         if outcome.state != inbox.FAILED:
-            path.unlink()
-            meta_path.unlink(missing_ok=True)
+            mail.remove()
     return outcomes
 
 
 def redact_address(address: str | None) -> str:
-    if not address:
-        return ""
-    return _TOKEN_IN_ADDRESS.sub(lambda m: m.group(1) + redact(m.group(2)) + m.group(3),
-                                 address)
+    return redact_text(address) if address else ""
 
 
 def _reply_text(reply: str) -> str:

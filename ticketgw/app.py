@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from gateway.domain.clock import Clock, SystemClock
 from gateway.domain.errors import ConfigError
 from gateway.domain.policy import policy_for
+from gateway.domain.redaction import redact_text
 from gateway.domain.settings import Settings, parse_settings
 from gateway.domain.tokens import Tokens
 from gateway.services.execution import RecordingExecutor, RefundExecutor, WebhookExecutor
@@ -120,7 +121,11 @@ def build_reader(settings: Settings, *, clock: Clock | None = None) -> Runtime:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: structured logs that say what happened to every mail."""
+    """One JSON object a line: structured logs that say what happened to every mail.
+
+    Every text in it is redacted: a message, an extra field or an exception's text (a
+    database driver's error quotes the values it refused) may carry a reply address, a
+    signed link or an API key, and logs are read, shipped and kept by many."""
 
     _SKIP = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
@@ -129,14 +134,16 @@ class JsonFormatter(logging.Formatter):
             "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": redact_text(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in self._SKIP and not key.startswith("_"):
-                data[key] = value if isinstance(value, (int, float, bool, type(None))) else str(
-                    value)
+                data[key] = value if isinstance(value, (int, float, bool, type(None))) else (
+                    redact_text(str(value)))
         if record.exc_info:
-            data["error"] = self.formatException(record.exc_info)
+            data["error"] = redact_text(self.formatException(record.exc_info))
+        if record.stack_info:
+            data["stack"] = redact_text(self.formatStack(record.stack_info))
         return json.dumps(data, ensure_ascii=False)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from gateway.domain.clock import format_instant
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Action, Role, TicketType
+from gateway.domain.redaction import redact
 from gateway.services import apikeys, deadlines, inbox, metrics, orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
@@ -199,7 +200,7 @@ def cmd_mail(args: argparse.Namespace) -> None:
     runtime = read_runtime(args) if args.action == "why" else runtime_for(args)
     if args.action == "why":
         with runtime.sessions() as session:
-            rows = inbox.why(session, args.message_id)
+            rows = redact(inbox.why(session, args.message_id))  # reply+TOKEN@, errors
         if not rows:
             raise CliError("not_found", f"no inbound mail with Message-ID {args.message_id}")
         emit(args, rows, lambda: "\n".join(

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.domain.facts import Role, TicketType
 from gateway.services import inbox
-from inbound import intake
+from inbound import intake, spool
 from inbound.intake import receive
 from inbound.rules.own_mail import LOOP_HEADER
 from store.models import AddressState, Attachment, InboundMail, OutboxMail, Ticket
@@ -308,12 +308,12 @@ def test_database_down_spools_to_disk_then_replays(world: World,
     outcome = receive(runtime, raw, envelope_from=CUSTOMER,
                       recipient=world.reply_address(number, Role.CUSTOMER))
     assert outcome.state == "failed" and outcome.reply.startswith("451 4.3.0")
-    spooled = list(intake.spool_dir(runtime).glob("*.eml"))
+    spooled = list(spool.spool_dir(runtime).glob("*.eml"))
     assert len(spooled) == 1
     assert json.loads(spooled[0].with_suffix(".json").read_text())["recipient"].startswith("reply+")
     monkeypatch.setattr(runtime, "sessions", real)
     assert [o.state for o in intake.replay(runtime)] == ["applied"]
-    assert not list(intake.spool_dir(runtime).glob("*.eml"))
+    assert not list(spool.spool_dir(runtime).glob("*.eml"))
     assert world.ticket(number)["messages"][-1]["text"] == "sent while the database was down"  # type: ignore[index]
 
 

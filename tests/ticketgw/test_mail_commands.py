@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import update
 
 from gateway.domain.facts import Role
 from gateway.services.runtime import Runtime
 from inbound.intake import receive
+from store.models import InboundMail
 from tests.inbound.conftest import CUSTOMER, STRANGER, World, make_mail, seed
 from ticketgw.cli import main
 
@@ -55,3 +57,22 @@ def test_mail_replay(cli_env: World, capsys: pytest.CaptureFixture[str],
     data = json.loads(capsys.readouterr().out)
     assert data["replayed"] == 1 and data["items"][0]["state"] == "applied"
     assert cli_env.ticket(number)["messages"][-1]["text"] == "replayed later"  # type: ignore[index]
+
+
+def test_mail_why_cuts_reply_tokens(cli_env: World, capsys: pytest.CaptureFixture[str]) -> None:
+    number = cli_env.open()
+    address = cli_env.reply_address(number, Role.CUSTOMER)
+    token = address.split("+", 1)[1].split("@")[0]
+    receive(cli_env.runtime, make_mail(message_id="<why-token@example.org>"),
+            envelope_from=CUSTOMER, recipient=address)
+    with cli_env.runtime.sessions.begin() as session:  # an error kept by an older version
+        session.execute(update(InboundMail).values(error=f"IntegrityError: refused {address}"))
+    shown = f"reply+{token[:4]}…@tickets.localhost"
+    assert main(["mail", "why", "why-token@example.org"]) == 0
+    text = capsys.readouterr().out
+    assert f"{CUSTOMER} -> {shown}: applied" in text and token not in text
+    assert main(["mail", "why", "why-token@example.org", "--json"]) == 0
+    out = capsys.readouterr().out
+    (row,) = json.loads(out)
+    assert (row["recipient"], row["error"]) == (shown, f"IntegrityError: refused {shown}")
+    assert token not in out
