@@ -1,7 +1,8 @@
 """Several `ticketgw` processes (2 smtp, 3 workers, a scheduler on PostgreSQL and RabbitMQ)
 against `ticketgw serve` alone, the same mails through both, measured in the same run.
 
-    .venv/bin/python bench/processes.py [--mails 1000] [--clients 8] [--single-postgres]
+    .venv/bin/python bench/processes.py [--mails 600] [--clients 8] [--rate R] [--rounds N]
+                                        [--single-postgres]
 
 Each line: the roles run as separate `ticketgw` processes started from the console script,
 configured only through `TICKETGW_*` variables, with the outbound relay a real SMTP sink
@@ -116,13 +117,15 @@ Job = tuple[int, str, str, bytes]  # marker, sender, recipient, mail
 Timing = tuple[int, float, float, int]  # marker, DATA sent (monotonic), answer, code
 
 
-def send_all(ports: list[int], jobs: list[Job], clients: int) -> list[Timing]:
+def send_all(ports: list[int], jobs: list[Job], clients: int, rate: float = 0.0
+             ) -> list[Timing]:
     """`clients` connections, spread over `ports`, taking mails from one queue until it is
-    empty. CLOCK_MONOTONIC is one clock for every process of the machine, so the times
-    compare with the sink's."""
-    todo: queue.Queue[Job] = queue.Queue()
-    for job in jobs:
-        todo.put(job)
+    empty; with a `rate`, mail number k is not sent before k / rate seconds. CLOCK_MONOTONIC
+    is one clock for every process of the machine, so the times compare with the sink's."""
+    todo: queue.Queue[tuple[int, Job]] = queue.Queue()
+    for k, job in enumerate(jobs):
+        todo.put((k, job))
+    start = time.monotonic()
     timings: list[Timing] = []
     lock = threading.Lock()
 
@@ -132,9 +135,11 @@ def send_all(ports: list[int], jobs: list[Job], clients: int) -> list[Timing]:
             smtp.ehlo("bench.example.org")
             while True:
                 try:
-                    marker, sender, rcpt, raw = todo.get_nowait()
+                    k, (marker, sender, rcpt, raw) = todo.get_nowait()
                 except queue.Empty:
                     break
+                if rate:  # pacing the load, not waiting for a result
+                    time.sleep(max(0.0, start + k / rate - time.monotonic()))
                 smtp.mail(sender)
                 smtp.rcpt(rcpt)
                 started = time.monotonic()
@@ -151,15 +156,16 @@ def send_all(ports: list[int], jobs: list[Job], clients: int) -> list[Timing]:
     return timings
 
 
-def _load_process(ports: list[int], jobs: list[Job], clients: int, out: Any) -> None:
-    out.put(send_all(ports, jobs, clients))
+def _load_process(ports: list[int], jobs: list[Job], clients: int, rate: float,
+                  out: Any) -> None:
+    out.put(send_all(ports, jobs, clients, rate))
 
 
-def load_from_another_process(ports: list[int], jobs: list[Job], clients: int
+def load_from_another_process(ports: list[int], jobs: list[Job], clients: int, rate: float
                               ) -> list[Timing]:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    process = context.Process(target=_load_process, args=(ports, jobs, clients, out))
+    process = context.Process(target=_load_process, args=(ports, jobs, clients, rate, out))
     process.start()
     timings: list[Timing] = out.get(timeout=1800)
     process.join(60)
@@ -324,7 +330,7 @@ def measure(label: str, deployment: Deployment, sink: SmtpSink, ports: list[int]
     sink.clear()
     cpu_before = deployment.cpu()
     timings = load_from_another_process(ports, jobs_for(pairs, args.mails, WARM_UP),
-                                        args.clients)
+                                        args.clients, args.rate)
     accepted = [t for t in timings if t[3] == 250]
     received = wait_for_mail(sink, deployment, 2 * len(accepted),
                              timeout=120 + len(accepted) / 5)
@@ -428,8 +434,10 @@ def show(line: Line) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mails", type=int, default=1000)
+    parser.add_argument("--mails", type=int, default=600)
     parser.add_argument("--clients", type=int, default=8, help="concurrent SMTP connections")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="send at most this many mails/s (default: as fast as answered)")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--smtp-processes", type=int, default=1,
                         help="TICKETGW_SMTP_PROCESSES of each smtp role")
@@ -439,9 +447,10 @@ def main() -> None:
                         help="run the single process on PostgreSQL instead of SQLite")
     args = parser.parse_args()
     tickets_count = max(50, math.ceil((args.mails + WARM_UP) / REPLIES_PER_TICKET))
+    pace = f"at {args.rate:g} mails/s" if args.rate else "as fast as they are answered"
     print(f"{args.mails} replies of ~{len(reply_mail(0, 'a@b', 'c@d'))} bytes on "
-          f"{tickets_count} tickets, {args.clients} SMTP connections from a load process; "
-          f"{os.cpu_count()} cores")
+          f"{tickets_count} tickets, {args.clients} SMTP connections from a load process, "
+          f"{pace}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     started = time.monotonic()
     many: Line | None = None
     one: Line | None = None
@@ -461,7 +470,8 @@ def main() -> None:
     print(f"ratio several processes / single process, intake mails/s: "
           f"{many.intake_rate / one.intake_rate:.2f}; end to end: "
           f"{many.end_to_end_rate / one.end_to_end_rate:.2f}")
-    print(f"(run took {time.monotonic() - started:.0f} s)")
+    print(f"(run took {time.monotonic() - started:.0f} s; load average now "
+          f"{os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
