@@ -24,6 +24,7 @@ from gateway.domain.tokens import Tokens
 from gateway.services.execution import RecordingExecutor, RefundExecutor, WebhookExecutor
 from gateway.services.runtime import Runtime
 from store.db import make_engine, make_sessions, migrate
+from store.files import private_dir
 
 log = logging.getLogger("ticketgw")
 
@@ -57,7 +58,7 @@ def ensure_secret(settings: Settings, var_dir: Path | None = None) -> Settings:
     if settings.secret_key:
         return settings
     path = (var_dir or Path("var")) / "secret.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
