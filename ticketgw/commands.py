@@ -233,6 +233,9 @@ def _role(run: Callable[[Runtime], None]) -> Callable[[argparse.Namespace], None
         runtime = _runtime(args)
         if runtime.settings.metrics_dir:  # the machine's processes sum their counts there
             metrics.use_directory(Path(runtime.settings.metrics_dir).resolve())
+        if runtime.settings.metrics_listen is not None:  # roles without the web edge
+            metrics.serve_http(runtime.settings.metrics_listen.host,
+                               runtime.settings.metrics_listen.port)
         try:
             run(runtime)
         finally:

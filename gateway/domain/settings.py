@@ -49,6 +49,7 @@ class Settings:
     smtp_processes: int = 1
     refund_webhook_url: str = ""
     metrics_dir: str = "var/metrics"
+    metrics_listen: HostPort | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -172,6 +173,7 @@ _PARSERS: dict[str, Any] = {
     "smtp_processes": lambda n, v: _int(n, v, minimum=1),
     "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),
     "metrics_dir": _str,
+    "metrics_listen": lambda n, v: _hostport(n, v) if str(v).strip() else None,
 }
 
 

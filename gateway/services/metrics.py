@@ -23,7 +23,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import ParamSpec
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+    values,
+)
+from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
@@ -240,18 +248,39 @@ def process_exited(pid: int | None) -> None:
 def scrape(*collectors: Collector) -> bytes:
     """The Prometheus text of every process sharing the directory (or of this one), with
     `collectors` (the database's gauges) after them."""
-    if _directory is None:
-        registry = _current.registry
-    else:
-        registry = CollectorRegistry()
-        _collect_files(registry, str(_directory))
-    text = generate_latest(registry)
-    if collectors:
-        extra = CollectorRegistry(auto_describe=False)
-        for collector in collectors:
-            extra.register(collector)
-        text += generate_latest(extra)
-    return text
+    # auto_describe off: registering must not collect (the database's gauges would query)
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in (_Sums(), *collectors):
+        registry.register(collector)
+    return generate_latest(registry)
+
+
+class _Sums(Collector):
+    """What `scrape` shows, read again at each request of `serve_http`."""
+
+    def collect(self) -> Iterator[Metric]:
+        if _directory is None:
+            yield from _current.registry.collect()
+        else:
+            registry = CollectorRegistry()
+            _collect_files(registry, str(_directory))
+            yield from registry.collect()
+
+
+def serve_http(host: str, port: int) -> bool:
+    """Serve `scrape()` at http://host:port/metrics from a daemon thread, for the roles that
+    have no web edge (an MX machine's listeners and workers). False when the port is taken:
+    another process of the machine serves the same sums from the shared directory."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Sums())
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        log.info("metrics: %s:%d is taken (%s); another process of this machine serves them",
+                 host, port, exc)
+        return False
+    log.info("metrics served on http://%s:%d/metrics", host, port)
+    return True
 
 
 @contextmanager
