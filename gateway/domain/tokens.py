@@ -95,8 +95,3 @@ class Tokens:
 
     def read_reply_token(self, token: str) -> Claim:
         return self.verify(token, "reply")
-
-
-def redact(token: str) -> str:
-    """What a log may show of a token."""
-    return token[:4] + "…" if len(token) > 4 else "…"
