@@ -217,6 +217,10 @@ class RoleProcess:
     process: subprocess.Popen[bytes]
     log: Path
     peak_rss: float = 0.0
+    cpu_mark: float = 0.0  # CPU seconds when the measured load began
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
 
 
 @dataclass
@@ -242,9 +246,6 @@ class Deployment:
         while not self._stop.wait(0.25):
             for role in self.roles:
                 role.peak_rss = max(role.peak_rss, rss_mib(role.process.pid))
-
-    def cpu(self) -> float:
-        return sum(cpu_seconds(role.process.pid) for role in self.roles)
 
     def check_alive(self) -> None:
         for role in self.roles:
@@ -307,8 +308,9 @@ class Line:
     to_both: list[float]
     end_to_end_rate: float
     refused: int
-    cpu_per_reply: float  # seconds of the roles' CPU (not the database's or the broker's)
-    rss: list[tuple[str, float]]
+    # each role: name, peak RSS (MiB), CPU seconds a reply while the measured load ran
+    # (the roles' own: not the database's, the broker's or the sink's)
+    roles: list[tuple[str, float, float]]
 
 
 def jobs_for(pairs: list[tuple[str, str]], count: int, first: int) -> list[Job]:
@@ -328,13 +330,14 @@ def measure(label: str, deployment: Deployment, sink: SmtpSink, ports: list[int]
     send_all(ports, jobs_for(pairs, WARM_UP, 0), min(args.clients, WARM_UP))
     wait_for_mail(sink, deployment, 2 * (len(pairs) + WARM_UP), timeout=120)
     sink.clear()
-    cpu_before = deployment.cpu()
+    for role in deployment.roles:
+        role.cpu_mark = role.cpu()
     timings = load_from_another_process(ports, jobs_for(pairs, args.mails, WARM_UP),
                                         args.clients, args.rate)
     accepted = [t for t in timings if t[3] == 250]
     received = wait_for_mail(sink, deployment, 2 * len(accepted),
                              timeout=120 + len(accepted) / 5)
-    cpu = deployment.cpu() - cpu_before
+    per_reply = max(1, len(accepted))
     first_sent = min(t[1] for t in timings)
     arrivals = both_arrived(received)
     answered = {marker: at for marker, _, at, code in accepted}
@@ -344,8 +347,9 @@ def measure(label: str, deployment: Deployment, sink: SmtpSink, ports: list[int]
         data_to_250=[t[2] - t[1] for t in accepted],
         to_both=[arrivals[m] - answered[m] for m in answered if m in arrivals],
         end_to_end_rate=len(accepted) / (max(r.received_at for r in received) - first_sent),
-        refused=len(timings) - len(accepted), cpu_per_reply=cpu / max(1, len(accepted)),
-        rss=[(r.name, r.peak_rss) for r in deployment.roles])
+        refused=len(timings) - len(accepted),
+        roles=[(r.name, r.peak_rss, (r.cpu() - r.cpu_mark) / per_reply)
+               for r in deployment.roles])
 
 
 def both_arrived(received: list[ReceivedMail]) -> dict[int, float]:
@@ -377,7 +381,9 @@ def several(args: argparse.Namespace, workdir: Path, tickets_count: int) -> Line
                "TICKETGW_BROKER_URL": broker}
         pairs = seed(env, tickets_count)
         deployment = Deployment(workdir / "several", env)
-        ports = [free_port(), free_port()]
+        ports = [free_port()]
+        while len(ports) < 2:  # a port just given back may be given again
+            ports = list({*ports, free_port()})
         for n, port in enumerate(ports, 1):
             deployment.start(f"smtp {n}", "smtp", TICKETGW_SMTP_LISTEN=f"127.0.0.1:{port}",
                              TICKETGW_SMTP_PROCESSES=str(args.smtp_processes))
@@ -426,9 +432,10 @@ def show(line: Line) -> None:
           f" ms p99 {p(line.data_to_250, 99):7.1f} ms   250->both mails in the sink p50 "
           f"{p(line.to_both, 50):7.1f} ms p99 {p(line.to_both, 99):7.1f} ms\n"
           f"  end to end {line.end_to_end_rate:7.1f} mails/s ({len(line.to_both)} of "
-          f"{line.mails} replies with both mails{refused}); the roles' CPU "
-          f"{line.cpu_per_reply * 1000:.1f} ms a reply\n"
-          "  peak RSS: " + ", ".join(f"{name} {rss:.0f} MiB" for name, rss in line.rss))
+          f"{line.mails} replies with both mails{refused}); CPU of the roles "
+          f"{sum(cpu for _, _, cpu in line.roles) * 1000:.1f} ms a reply\n"
+          "  per role, peak RSS and CPU a reply: " + ", ".join(
+              f"{name} {rss:.0f} MiB {cpu * 1000:.1f} ms" for name, rss, cpu in line.roles))
 
 
 def main() -> None:
