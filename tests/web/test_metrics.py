@@ -21,9 +21,11 @@ from gateway.domain.clock import FrozenClock
 from gateway.domain.facts import Role, TicketType
 from gateway.services import metrics
 from gateway.services.runtime import Runtime
+from inbound import intake
 from outbound.sweeps import sweep_deadlines
 from store.db import make_sessions
 from tests.inbound.conftest import (
+    CUSTOMER,
     DOMAIN,
     STRANGER,
     SmtpServer,
@@ -104,6 +106,20 @@ def test_mail_in_and_out_moves_the_counters(backend_url: str, tmp_path: Path,
     assert value(samples, "ticketgw_open_tickets", type="tech_support") == 1
     assert value(samples, "ticketgw_worker_errors_total", task="deliver") == 0
     assert value(samples, "ticketgw_database_up") == 1
+
+
+def test_a_mail_taken_alone_is_counted_by_its_listener(runtime: Runtime) -> None:
+    """What the IMAP poller and `mail replay` call: intake of one mail, not a batch."""
+    world = seed(runtime)
+    number = world.open()
+    outcome = intake.receive(runtime, make_mail(), envelope_from=CUSTOMER, channel="imap",
+                             recipient=world.reply_address(number, Role.CUSTOMER))
+    assert outcome.state == "applied"
+    samples = scrape(runtime)
+    assert value(samples, "ticketgw_mails_received_total", listener="imap",
+                 decision="applied") == 1
+    assert value(samples, "ticketgw_mails_received_total", listener="smtp",
+                 decision="applied") == 0
 
 
 def test_deadline_sweep_counts_what_it_executed(runtime: Runtime) -> None:
