@@ -25,15 +25,21 @@ from gateway.services.runtime import Runtime
 from inbound.balance import Peers
 from inbound.batching import IntakeQueue, pool_size
 from inbound.intake import TEMPFAIL, Incoming, check_recipient
-from inbound.smtp_data import BulkData
+from inbound.smtp_limits import (
+    MAX_IDLE_COMMANDS,
+    SESSION_LIFETIME,
+    BoundedSession,
+    client_key,
+)
 
 log = logging.getLogger("ticketgw.inbound.smtp")
 
 TOO_BIG = "552 5.3.4 message too big for this system"
 ONE_RECIPIENT = "452 4.5.3 one of our addresses per message; send the others separately"
 TOO_MANY_CONNECTIONS = b"421 4.7.0 too many connections; try again later\r\n"
+TOO_MANY_FROM_CLIENT = b"421 4.7.0 too many connections from your address; try again later\r\n"
 IDLE_TIMEOUT = 120.0  # seconds without a command or data line (RFC 5321 4.5.3.2 minimums)
-MAX_CONNECTIONS = 200
+MAX_CONNECTIONS = 200  # a listener process's connections, from everyone
 SHUTDOWN_GRACE = 30.0  # seconds mail in flight may take to finish on SIGTERM
 # aiosmtpd's own answers for too-large mail carry no enhanced status code (RFC 3463)
 _REWRITE = {
@@ -50,19 +56,23 @@ _CALL_LIMITS = {"NOOP": 100, "VRFY": 10, "EXPN": 10, "HELP": 10, "EHLO": 20, "HE
 
 
 class Gate:
-    """Connections and mails in flight, shared by every session of one listener."""
+    """Connections (in all, and per client) and mails in flight, shared by every session of
+    one listener process."""
 
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, max_per_client: int = MAX_CONNECTIONS) -> None:
         self.max_connections = max_connections
+        self.max_per_client = max_per_client
         self.connections = 0
+        self.per_client: dict[str, int] = {}
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
 
 
-class InboundSMTP(BulkData):
+class InboundSMTP(BoundedSession):
     """aiosmtpd's SMTP with DATA read in large pieces (inbound.smtp_data), enhanced codes on
-    size refusals, a connection limit, and (with several listener processes) new
+    size refusals, limits on connections (in all and per client) and on a session's life
+    and idle commands (inbound.smtp_limits), and (with several listener processes) new
     connections spread evenly over them."""
 
     def __init__(self, handler: InboundHandler, gate: Gate, *, peers: Peers | None = None,
@@ -73,12 +83,16 @@ class InboundSMTP(BulkData):
         self._handed = handed  # a sibling handed it over: served here, never handed again
         self._gone = False  # refused, or handed to a sibling: not this process's any more
 
+    def _refuse(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
+        self._gone = True
+        assert isinstance(transport, asyncio.WriteTransport)
+        metrics.smtp_replied(answer)
+        transport.write(answer)
+        transport.close()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._gate.connections >= self._gate.max_connections:
-            self._gone = True
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(TOO_MANY_CONNECTIONS)
-            transport.close()
+            self._refuse(transport, TOO_MANY_CONNECTIONS)
             return
         if self._peers is not None and not self._handed:
             sock = transport.get_extra_info("socket")
@@ -87,14 +101,27 @@ class InboundSMTP(BulkData):
                 self._gone = True
                 transport.close()  # this process's descriptor only: the connection lives on
                 return
+        # counted where it is served: a connection handed over is counted by the sibling
+        client = client_key(transport.get_extra_info("peername"))
+        if self._gate.per_client.get(client, 0) >= self._gate.max_per_client:
+            log.warning("too many connections from one client", extra={"client": client})
+            self._refuse(transport, TOO_MANY_FROM_CLIENT)
+            return
+        self.client = client
+        self._gate.per_client[client] = self._gate.per_client.get(client, 0) + 1
         self._gate.connections += 1
         if self._peers is not None:
             self._peers.opened()
         super().connection_made(transport)
+        self.start_life()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._gone:
             return
+        self.end_life()
+        left = self._gate.per_client.pop(self.client, 1) - 1
+        if left:
+            self._gate.per_client[self.client] = left
         self._gate.connections -= 1
         if self._peers is not None:
             self._peers.closed()
@@ -161,12 +188,17 @@ class InboundHandler:
         sender = (envelope.mail_from or "").strip()
         sender = "" if sender in ("<>", "") else sender.strip("<>")
         mail = Incoming(bytes(raw), sender, envelope.rcpt_tos[0], "smtp", self.rate)
+        session_of = server if isinstance(server, InboundSMTP) else None
         self.gate.in_flight += 1
         self.gate.idle.clear()
+        if session_of is not None:
+            session_of.taking(True)
         try:
             # shielded: a client that hangs up mid-DATA does not abandon a half-run intake
             outcome = await asyncio.shield(self.intake.submit(mail))
         finally:
+            if session_of is not None:
+                session_of.taking(False)
             self.gate.in_flight -= 1
             if self.gate.in_flight == 0:
                 self.gate.idle.set()
@@ -209,26 +241,31 @@ class Listener:
 
 async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool = False,
                      rate: tuple[int, int] | None = None,
-                     max_connections: int = MAX_CONNECTIONS,
-                     timeout: float = IDLE_TIMEOUT, peers: Peers | None = None) -> Listener:
+                     max_connections: int = MAX_CONNECTIONS, max_per_client: int | None = None,
+                     timeout: float = IDLE_TIMEOUT, lifetime: float = SESSION_LIFETIME,
+                     max_idle_commands: int = MAX_IDLE_COMMANDS,
+                     peers: Peers | None = None) -> Listener:
     """Listen on host:port (0 picks a free port: see `Listener.port`). `peers`: the other
-    listener processes of the port, to spread connections over (inbound.balance)."""
+    listener processes of the port, to spread connections over (inbound.balance).
+    `max_per_client` defaults to TICKETGW_SMTP_MAX_PER_CLIENT; `timeout` is the idle time,
+    `lifetime` a session's whole life, both in seconds."""
     # what start-up made (mappers, compiled statements, templates) lives as long as the
     # process: the cyclic collector need not walk it again on every full pass (about 8 %
     # of the listener's CPU a mail, bench/inbound.py)
     gc.collect()  # garbage left now would be kept for good once frozen
     gc.freeze()
-    gate = Gate(max_connections)
+    settings = runtime.settings
+    gate = Gate(max_connections, max_per_client or settings.smtp_max_per_client)
     intake = IntakeQueue(runtime, pool_size(runtime), senders=lambda: gate.connections)
     handler = InboundHandler(runtime, intake, gate, rate=rate)
-    settings = runtime.settings
 
     def factory(handed: bool = False) -> InboundSMTP:
         return InboundSMTP(
             handler, gate, peers=peers, handed=handed,
             data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
             decode_data=False, hostname=settings.mail_domain, ident="ticketgw ESMTP",
-            timeout=timeout, command_call_limit=_CALL_LIMITS)
+            timeout=timeout, command_call_limit=_CALL_LIMITS, lifetime=lifetime,
+            max_idle_commands=max_idle_commands)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

@@ -47,6 +47,7 @@ class Settings:
     link_ttl_days: int = 90
     trusted_authserv_id: str = ""
     smtp_processes: int = 1
+    smtp_max_per_client: int = 20
     refund_webhook_url: str = ""
     metrics_dir: str = "var/metrics"
     metrics_listen: HostPort | None = None
@@ -171,6 +172,7 @@ _PARSERS: dict[str, Any] = {
     "link_ttl_days": lambda n, v: _int(n, v, minimum=1),
     "trusted_authserv_id": lambda n, v: str(v).strip().lower(),
     "smtp_processes": lambda n, v: _int(n, v, minimum=1),
+    "smtp_max_per_client": lambda n, v: _int(n, v, minimum=1),
     "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),
     "metrics_dir": _str,
     "metrics_listen": lambda n, v: _hostport(n, v) if str(v).strip() else None,
