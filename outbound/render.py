@@ -1,9 +1,10 @@
 """Render one outbound mail — fixed subject, text part, HTML part — in the recipient's locale.
 
-Templates live in the `templates` package (`templates/email/<locale>/<event>[.<audience>].
-{txt,html}.j2`, one shared `_layout.*.j2`), loaded through the package so an installed wheel
-works. The renderer is built once per process: one Jinja2 environment, templates compiled on
-first use and kept.
+Templates live in the `templates` package (`templates/email/<event>[.<audience>].{txt,html}.j2`,
+one shared `_layout.*.j2`), loaded through the package so an installed wheel works. Their words
+come from the message catalogue (`gateway.services.i18n`): one Jinja2 environment per locale
+with that locale's translations installed (`jinja2.ext.i18n`). The renderer is built once per
+process; templates are compiled on first use and kept.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from jinja2 import (
 from markupsafe import Markup, escape
 
 from gateway.domain.locales import DEFAULT_LOCALE, LOCALES, pick_locale
-from outbound.wording import LABELS, WORDS, subject_for, type_name
+from gateway.domain.texts import Text
+from gateway.services import i18n
+from outbound.wording import COLON, DATE_PATTERNS, subject_for, type_name, type_phrase
 
 # Who receives each event. Notices go to the sender only, whoever that was.
 AUDIENCES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -93,21 +96,16 @@ class Renderer:
 
     def __init__(self, locales: Iterable[str] = LOCALES) -> None:
         self.locales = tuple(loc for loc in locales if loc in LOCALES) or (DEFAULT_LOCALE,)
-        self._env = Environment(
-            loader=PackageLoader("templates", "email"),
-            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-            cache_size=-1,
-        )
-        self._env.filters.update(wrap=wrap_text, nl2br=nl2br, size=human_size)
+        self._envs = i18n.environments(_environment, self.locales)
         self._chosen: dict[tuple[str, str, str], tuple[Template, Template]] = {}
 
     @property
     def environment(self) -> Environment:
-        return self._env
+        """The environment of the first locale (English unless left out)."""
+        return self._envs[self.locales[0]]
+
+    def environment_for(self, locale: str) -> Environment:
+        return self._envs[self._locale(locale)]
 
     def template_names(self, event: str, audience: str, locale: str) -> tuple[str, str]:
         """The text and HTML template names used for one event, audience and locale."""
@@ -139,10 +137,11 @@ class Renderer:
             if audience not in AUDIENCES.get(event, ()):
                 raise ValueError(f"no {event!r} mail for audience {audience!r}")
             pair = []
+            env = self._envs[locale]
             for fmt in ("txt", "html"):
-                names = [f"{locale}/{event}.{audience}.{fmt}.j2", f"{locale}/{event}.{fmt}.j2"]
+                names = [f"{event}.{audience}.{fmt}.j2", f"{event}.{fmt}.j2"]
                 try:
-                    pair.append(self._env.select_template(names))
+                    pair.append(env.select_template(names))
                 except TemplateNotFound:
                     raise ValueError(f"no template for {event}/{audience}/{locale}") from None
             chosen = self._chosen[key] = (pair[0], pair[1])
@@ -166,18 +165,18 @@ class Renderer:
         if values["newest"] is not None:
             values["newest"] = _comment(values["newest"])
         values["history"] = [_comment(c) for c in values["history"] or ()]
-        labels = LABELS[locale]
-        words = WORDS[locale]
         ticket_type = ticket["type"] if ticket else None
         values.update(
             event=event,
             audience=audience,
             locale=locale,
             links=links,
-            L=labels,
-            W=words,
-            when=_when_in(str(values["zone"] or "UTC"), words["date"]),
+            colon=COLON[locale],
+            money=functools.partial(i18n.format_money, locale=locale),
+            refused=i18n.say(Text.from_json(values["refused"]), locale) or None,
+            when=_when_in(str(values["zone"] or "UTC"), DATE_PATTERNS[locale]),
             type_name=type_name(ticket_type, locale),
+            type_phrase=type_phrase(ticket_type, locale),
             subject=subject_for(
                 event,
                 locale,
@@ -187,6 +186,21 @@ class Renderer:
             ),
         )
         return values
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("templates", "email"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+        cache_size=-1,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.filters.update(wrap=wrap_text, nl2br=nl2br, size=human_size)
+    return env
 
 
 def _comment(comment: Mapping[str, Any]) -> Mapping[str, Any]:

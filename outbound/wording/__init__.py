@@ -1,5 +1,7 @@
-"""The fixed words of outbound mail, one module per locale: subjects, labels, words, digests.
+"""The fixed words of outbound mail: subjects and the digest's first line, said in the reader's
+language through the message catalogue (`gateway.services.i18n`).
 
+The English below are the catalogue's msgids; each locale's words are in its `.po` file.
 Subjects are part of the outside contract (vendors filter on them; the four tables are in
 docs/emails.md and a golden test pins every one). `[Ticket #N]` stays literal in every locale:
 inbound matching and vendors' filters both look for it.
@@ -10,33 +12,60 @@ A locale given here is one of `LOCALES`, picked once per mail where its outbox r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from outbound.wording import de, en, fr, pt
+from gateway.domain.labels import LABELS
+from gateway.domain.locales import LOCALES
+from gateway.domain.texts import N_
+from gateway.services import i18n
 
-# Subject patterns. `{type}` is the ticket type's label, `{n}` the ticket number, `{receipt}`
-# the order's receipt number.
-SUBJECTS: Final[Mapping[str, Mapping[str, str]]] = {
-    "en": en.SUBJECTS, "fr": fr.SUBJECTS, "de": de.SUBJECTS, "pt": pt.SUBJECTS,
+__all__ = ["COLON", "DATE_PATTERNS", "LABELS", "SUBJECTS", "digest_summary", "subject_for",
+           "type_name", "type_phrase"]
+
+# Subject patterns (English msgids). `%(type)s` is the ticket type's label, `%(n)s` the ticket
+# number, `%(receipt)s` the order's receipt number.
+SUBJECTS: Final[Mapping[str, str]] = {
+    "opened": N_("Ticket Opened - %(type)s [Ticket #%(n)s]"),
+    "reply": N_("Ticket Reply - %(type)s [Ticket #%(n)s]"),
+    "changed": N_("Ticket Changed - %(type)s [Ticket #%(n)s]"),
+    "closed": N_("Ticket Closed - %(type)s [Ticket #%(n)s]"),
+    "inactivity_warning": N_("Ticket Inactivity Warning - %(type)s [Ticket #%(n)s]"),
+    "processed.refund": N_("Refund Processed [Ticket #%(n)s]"),
+    "processed.cancellation": N_("Cancellation Processed [Ticket #%(n)s]"),
+    "escalated": N_("Ticket Escalated - %(type)s [Ticket #%(n)s]"),
+    "notice": N_("Ticket Notice [Ticket #%(n)s]"),
+    "notice.no_ticket": N_("Request Not Processed"),
+    "receipt": N_("Your Order Receipt %(receipt)s"),
+    "sale": N_("Sale Notification %(receipt)s"),
 }
-# Labels of codes. Each locale has every key of "en" (a test holds this).
-LABELS: Final[Mapping[str, Mapping[str, Mapping[str, str]]]] = {
-    "en": en.LABELS, "fr": fr.LABELS, "de": de.LABELS, "pt": pt.LABELS,
+
+# How each locale writes an instant in mail (strftime; the zone is added after it) and the
+# colon after a label: typography, not words, so not in the catalogue.
+DATE_PATTERNS: Final[Mapping[str, str]] = {
+    "en": "%Y-%m-%d %H:%M", "fr": "%d/%m/%Y %H:%M", "de": "%d.%m.%Y %H:%M", "pt": "%d/%m/%Y %H:%M",
 }
-# The words of the shared layout. `date` is the strftime pattern for times shown in mail.
-WORDS: Final[Mapping[str, Mapping[str, str]]] = {
-    "en": en.WORDS, "fr": fr.WORDS, "de": de.WORDS, "pt": pt.WORDS,
-}
-# The line a digest starts with (SPEC 11.10: capped mail is held, then sent as one).
-DIGEST_INTRO: Final[Mapping[str, str]] = {
-    "en": en.DIGEST_INTRO, "fr": fr.DIGEST_INTRO, "de": de.DIGEST_INTRO, "pt": pt.DIGEST_INTRO,
-}
+COLON: Final[Mapping[str, str]] = {loc: " : " if loc == "fr" else ": " for loc in LOCALES}
+
 
 
 def type_name(ticket_type: str | None, locale: str) -> str:
     """The label of a ticket type (`Refund Request`); an unknown code is shown as it is."""
-    return LABELS[locale]["type"].get(ticket_type or "", ticket_type or "")
+    return i18n.label("type", ticket_type, locale)
+
+
+@functools.lru_cache(maxsize=64)
+def type_phrase(ticket_type: str | None, locale: str) -> str:
+    """A ticket type as a sentence says it: French and Portuguese in lower case (`Votre
+    demande de remboursement`), German and English as the label."""
+    if ticket_type == "refund":
+        return i18n.pgettext("in a sentence", "Refund Request", locale=locale)
+    if ticket_type == "cancellation":
+        return i18n.pgettext("in a sentence", "Cancellation Request", locale=locale)
+    if ticket_type == "tech_support":
+        return i18n.pgettext("in a sentence", "Tech Support Request", locale=locale)
+    return ticket_type or ""
 
 
 def subject_for(
@@ -52,22 +81,24 @@ def subject_for(
     `processed` picks the refund or cancellation line by `ticket_type`; `notice` without a
     ticket number is the "Request Not Processed" line.
     """
-    table = SUBJECTS[locale]
     key = event
     if event == "processed":
         key = "processed.cancellation" if ticket_type == "cancellation" else "processed.refund"
     elif event == "notice" and ticket_number is None:
         key = "notice.no_ticket"
-    if key not in table:
+    if key not in SUBJECTS:
         raise ValueError(f"no subject for event {event!r}")
-    return table[key].format(
-        type=type_name(ticket_type, locale),
-        n=ticket_number if ticket_number is not None else "",
-        receipt=receipt or "",
-    )
+    pattern = i18n.gettext(SUBJECTS[key], locale=locale)
+    values = {"type": type_name(ticket_type, locale),
+              "n": ticket_number if ticket_number is not None else "", "receipt": receipt or ""}
+    return pattern % values if "%(" in pattern else pattern
 
 
 def digest_summary(subjects: Sequence[str], locale: str) -> str:
     """What a digest says first: how many updates it carries, then their subjects, one a line."""
-    intro = DIGEST_INTRO[locale].format(count=len(subjects))
+    intro = i18n.ngettext(
+        "To keep your inbox calm, %(num)d update on this ticket was held back and is summed up"
+        " in this email:",
+        "To keep your inbox calm, %(num)d updates on this ticket were held back and are summed"
+        " up in this one email:", len(subjects), locale=locale) % {"num": len(subjects)}
     return intro + "\n" + "\n".join("- " + subject for subject in subjects)

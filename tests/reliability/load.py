@@ -179,17 +179,22 @@ class Count:
                 f"duplicates {self.duplicates}, lost {self.lost}")
 
 
-def count_stored(engine: Engine, mails: Sequence[Mail]) -> Count:
-    """Each acknowledged mail must be a message on its ticket exactly once (Message-ID)."""
-    ids = [m.message_id for m in mails]
+def stored_copies(engine: Engine, message_ids: Sequence[str]) -> dict[str, int]:
+    """How many messages on tickets carry each of these Message-IDs (absent: none)."""
     query = (select(Message.message_id, func.count()).where(
         Message.message_id.in_(bindparam("ids", expanding=True)))
         .group_by(Message.message_id))
     copies: dict[str, int] = {}
     with engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            for message_id, n in conn.execute(query, {"ids": ids[start:start + 500]}):
+        for start in range(0, len(message_ids), 500):
+            for message_id, n in conn.execute(query, {"ids": message_ids[start:start + 500]}):
                 copies[str(message_id)] = int(n)
+    return copies
+
+
+def count_stored(engine: Engine, mails: Sequence[Mail]) -> Count:
+    """Each acknowledged mail must be a message on its ticket exactly once (Message-ID)."""
+    copies = stored_copies(engine, [m.message_id for m in mails])
     acked = [m for m in mails if m.acked]
     stored = [m for m in acked if copies.get(m.message_id, 0) >= 1]
     return Count(sent=len(mails), acknowledged=len(acked), stored=len(stored),

@@ -68,7 +68,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.root} -c max_connections=60")
+                   f"-c unix_socket_directories={self.root} -c max_connections=200")
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "start", timeout=90)
 
@@ -166,8 +166,10 @@ class RoleProcess:
         self.role, self.env, self.log, self.cwd = role, env, log, cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self._logged_before = 0  # bytes of the log written before the current start
 
     def start(self) -> RoleProcess:
+        self._logged_before = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(ticketgw_command(self.role),
                                          env={**os.environ, **self.env}, stdout=out,
@@ -203,6 +205,17 @@ class RoleProcess:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_logged(self, marker: str, timeout: float = 60) -> None:
+        """Until the current start has logged `marker` (the log keeps every start's lines):
+        e.g. its signal handlers are in place once it says it is running."""
+
+        def logged() -> bool:
+            with self.log.open("rb") as log:
+                log.seek(self._logged_before)
+                return marker.encode() in log.read()
+
+        wait_until(logged, timeout, 0.05, f"{self.role} ({self.log.name}) logs {marker!r}")
 
 
 def smtp_greets(port: int, timeout: float = 0.5) -> bool:

@@ -1,0 +1,193 @@
+"""The message catalogue: every sentence people read, in en, fr, de and pt, and their formats.
+
+The catalogues are gettext `.po` files managed by Babel (`babel.cfg`, `locale/<ll>/
+LC_MESSAGES/ticketgw.po`; docs/translating.md). They are compiled in memory the first time a
+process asks for a locale, so a fresh clone works after `pip install -e .` with no build step,
+and a `.po` edit shows at the next start. English is the source language: its msgids are the
+English text, and an entry missing from a catalogue reads in English.
+
+Mail (`outbound.render`) and pages (`web.pages`) install these translations into their Jinja2
+environments, one environment per locale; code that builds text (notice reasons, page
+messages) says `Text`s with `say`. Dates and money are formatted by Babel in the reader's
+locale and, where known, time zone.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext as _gettext
+import io
+import sysconfig
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, negotiate_locale
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from jinja2 import Environment
+
+from gateway.domain.errors import ConfigError
+from gateway.domain.labels import english_label
+from gateway.domain.locales import DEFAULT_LOCALE, LOCALES, pick_locale
+from gateway.domain.texts import Text
+
+DOMAIN: Final = "ticketgw"
+# An editable install (and a clone) reads the catalogues beside the packages; a wheel installs
+# them as data files under the environment's `share/ticketgw/locale` (pyproject.toml).
+_CANDIDATES: Final = (
+    Path(__file__).resolve().parents[2] / "locale",
+    Path(sysconfig.get_path("data")) / "share" / "ticketgw" / "locale",
+)
+
+
+def locale_dir() -> Path:
+    """The folder holding `<ll>/LC_MESSAGES/ticketgw.po`."""
+    for folder in _CANDIDATES:
+        if (folder / DEFAULT_LOCALE / "LC_MESSAGES" / f"{DOMAIN}.po").is_file():
+            return folder
+    raise ConfigError("the message catalogues (locale/*/LC_MESSAGES/ticketgw.po) are missing; "
+                      "reinstall ticketgw")
+
+
+@functools.cache
+def translations(locale: str) -> _gettext.GNUTranslations:
+    """The compiled catalogue of one of LOCALES (fuzzy entries left out, as `pybabel compile`
+    does); any other tag gets the catalogue `pick_locale` chooses for it."""
+    loc = pick_locale(locale)
+    po_file = locale_dir() / loc / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with po_file.open("rb") as fh:
+        catalog = read_po(fh, locale=loc, domain=DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
+
+
+# The arguments come in the order `pybabel extract` reads them (msgid first), the locale last.
+def gettext(msgid: str, *, locale: str) -> str:
+    return translations(locale).gettext(msgid)
+
+
+def pgettext(context: str, msgid: str, *, locale: str) -> str:
+    return translations(locale).pgettext(context, msgid)
+
+
+def ngettext(singular: str, plural: str, n: int, *, locale: str) -> str:
+    return translations(locale).ngettext(singular, plural, n)
+
+
+def say(text: Text | str | None, locale: str) -> str:
+    """`text` in `locale`: a Text is translated with its values (Texts among them too); a
+    plain string is shown as it is (it was not written for the catalogue)."""
+    if text is None:
+        return ""
+    if not isinstance(text, Text):
+        return str(text)
+    params = {k: say(v, locale) if isinstance(v, Text) else v for k, v in text.params.items()}
+    translated = gettext(text.msgid, locale=locale)
+    if not params:
+        return translated
+    try:
+        return translated % params
+    except (KeyError, TypeError, ValueError):
+        # a translation whose placeholders do not match its msgid: English beats nothing
+        return text.msgid % params
+
+
+def label(group: str, code: str | None, locale: str) -> str:
+    """The label of a code in `locale` (`refund` → `Demande de remboursement`)."""
+    english = english_label(group, code)
+    return gettext(english, locale=locale) if english else ""
+
+
+def negotiate(accept_language: str | None, first: str | None = None) -> str:
+    """The viewer's locale: `first` (the party's own) when it is one of ours, then the
+    browser's `Accept-Language`, then English."""
+    if first and pick_locale(first) == first.split("-")[0].split("_")[0].lower():
+        return pick_locale(first)
+    wanted = [tag.replace("_", "-") for tag in _accepted(accept_language or "")]
+    return negotiate_locale(wanted, list(LOCALES), sep="-") or \
+        negotiate_locale([t.split("-")[0] for t in wanted], list(LOCALES), sep="-") or \
+        DEFAULT_LOCALE
+
+
+def _accepted(header: str) -> list[str]:
+    """The language tags of an Accept-Language header, most wanted first (q=0 left out)."""
+    weighed: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")[:20]):
+        tag, _, rest = part.strip().partition(";")
+        q = 1.0
+        if rest.strip().startswith("q="):
+            try:
+                q = float(rest.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and tag != "*" and q > 0:
+            weighed.append((-q, i, tag))
+    return [tag for _, _, tag in sorted(weighed)]
+
+
+@functools.lru_cache(maxsize=256)
+def zone(name: str | None) -> ZoneInfo:
+    """An IANA zone; UTC for a missing or unknown one."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_when(at: datetime | None, locale: str, zone_name: str | None = None, *,
+                with_zone: bool = True) -> str:
+    """An instant in the reader's format and zone, with the zone's name (SPEC 11.14):
+    `5 mars 2026, 10:00 (Europe/Berlin)`."""
+    if at is None:
+        return "—"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    tz = zone(zone_name)
+    shown = format_datetime(at, format="medium", tzinfo=tz, locale=_babel_locale(locale))
+    shown = shown.replace("\u202f", " ")  # CLDR's narrow no-break space reads badly in mail
+    return f"{shown} ({tz.key})" if with_zone else shown
+
+
+def format_money(amount: object, currency: str | None, locale: str) -> str:
+    """An amount in the reader's format (`47,00 $US`, `US$ 47,00`); without a currency, the
+    number alone."""
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    loc = _babel_locale(locale)
+    if not currency:
+        return format_decimal(value, format="#,##0.00", locale=loc)
+    return format_currency(value, currency, locale=loc).replace("\u202f", " ")
+
+
+@functools.cache
+def _babel_locale(locale: str) -> Locale:
+    return Locale.parse(pick_locale(locale))
+
+
+def install(env: Environment, locale: str) -> None:
+    """Give a Jinja2 environment (built with `jinja2.ext.i18n`) the catalogue of `locale`:
+    `_()`, `{% trans %}`, `pgettext`, plus `label(group, code)` and `locale`."""
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["locale"] = pick_locale(locale)
+    env.globals["label"] = functools.partial(label, locale=pick_locale(locale))
+
+
+def environments(make: Callable[[], Environment],
+                 locales: Iterable[str] = LOCALES) -> Mapping[str, Environment]:
+    """One environment per locale, each with its catalogue installed."""
+    made: dict[str, Environment] = {}
+    for loc in locales:
+        env = made[loc] = make()
+        install(env, loc)
+    return made
