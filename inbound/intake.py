@@ -33,6 +33,7 @@ log = logging.getLogger("ticketgw.inbound")
 TEMPFAIL = "451 4.3.0 temporary failure; please try again later"
 UNKNOWN_RECIPIENT = "550 5.1.1 no such mailbox here"
 BAD_TOKEN = "550 5.1.1 this reply address is not valid; reply to a newer mail about the ticket"
+BAD_RETURN_PATH = "550 5.1.1 no such return address here: it is not one of our signed ones"
 # Per sender (From:) address: mails per window, seconds. Replays are never limited.
 RATE_LIMIT = (30, 600)
 _UNSAFE_REPLY = re.compile(r"[\x00-\x1f\x7f]+")
@@ -48,13 +49,16 @@ class Outcome:
 
 
 def check_recipient(runtime: Runtime, address: str) -> str | None:
-    """None when `address` is one of ours (a reply address only with a valid token);
-    otherwise the `550 5.1.1` answer. Reads no database: safe in the event loop."""
+    """None when `address` is one of ours (a reply or return address only with a valid
+    token); otherwise the `550 5.1.1` answer. Reads no database: safe in the event loop."""
     kind, token = pipeline.split_recipient(address, runtime.settings.mail_domain)
     if kind == "unknown":
         return UNKNOWN_RECIPIENT
     if kind == "reply" and (token is None or pipeline.verify_token(runtime.tokens, token) is None):
         return BAD_TOKEN
+    if kind == "bounce" and (token is None
+                             or pipeline.verify_bounce_token(runtime.tokens, token) is None):
+        return BAD_RETURN_PATH
     return None
 
 

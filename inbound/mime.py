@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
 
 import html2text
 import nh3
@@ -16,6 +17,13 @@ import nh3
 from inbound.decode import clean, decode_bytes, decode_header_value
 
 MAX_DEPTH = 40  # MIME nesting we follow; deeper parts are recorded as a defect
+MAX_RETURNED_IDS = 10  # Message-IDs of returned mail read from one delivery report
+# The part of a delivery report that returns the mail, or only its headers (RFC 3462
+# section 2, RFC 6533 for the `global` forms); `message/rfc822-headers` is what some servers
+# write instead of `text/rfc822-headers`.
+_RETURNED_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers")
+# ours are ASCII; nothing else is looked up (lone surrogates of raw 8-bit headers could not be)
+_ANGLE_ID = re.compile(r"<[!-;=?-~]{1,250}>")
 _UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
@@ -39,6 +47,7 @@ class Body:
         self.attachments: list[ParsedAttachment] = []
         self.is_report = False
         self.bounced: list[str] = []
+        self.returned_ids: list[str] = []  # Message-IDs of the mail a report returns
 
     def walk(self, part: Message, depth: int, *, inside_attachment: bool) -> None:
         if depth > MAX_DEPTH:
@@ -53,6 +62,9 @@ class Body:
             self.bounced.extend(_final_recipients(part))
             return
         if ctype in ("message/rfc822", "message/global"):
+            if self.is_report:
+                for inner in _subparts(part):
+                    self._returned(inner)
             self._attach(part, ctype, _payload_bytes(part))
             return
         if part.is_multipart():
@@ -62,6 +74,8 @@ class Body:
             return
         data = _payload_bytes(part)
         self.defects.extend(f"{ctype}: {type(d).__name__}" for d in part.defects)
+        if self.is_report and ctype in _RETURNED_HEADERS:
+            self._returned(BytesHeaderParser(policy=email.policy.compat32).parsebytes(data))
         filename = _filename(part)
         is_body = ctype in ("text/plain", "text/html") and not filename
         if inside_attachment or not is_body or part.get_content_disposition() == "attachment":
@@ -78,6 +92,14 @@ class Body:
             filename=name, content_type=ctype, size=len(data),
             data=None if too_large else data, too_large=too_large,
         ))
+
+    def _returned(self, returned: Message) -> None:
+        """Keep the Message-ID of the mail a delivery report returns: a report that quotes one
+        of ours is about that mail (SPEC 8)."""
+        for value in returned.get_all("Message-ID", []):
+            found = _ANGLE_ID.search(str(value))
+            if found and len(self.returned_ids) < MAX_RETURNED_IDS:
+                self.returned_ids.append(found.group(0))
 
     def text(self) -> str:
         if self.plain:

@@ -42,6 +42,8 @@ class ParsedMail:
     defects: list[str] = field(default_factory=list)
     is_delivery_report: bool = False
     bounced_recipients: list[str] = field(default_factory=list)
+    # Message-IDs (`<left@right>`) of the mail a delivery report returns
+    returned_message_ids: list[str] = field(default_factory=list)
     auth_results: list[str] = field(default_factory=list)
     received_count: int = 0
     # the new text of a reply (inbound.replies), worked out before the write transaction
@@ -127,6 +129,7 @@ def _build(
         defects=list(dict.fromkeys(defects)),
         is_delivery_report=body.is_report,
         bounced_recipients=list(dict.fromkeys(body.bounced)),
+        returned_message_ids=list(dict.fromkeys(body.returned_ids)),
         auth_results=[clean(v) for v in raw_headers.get("authentication-results", [])],
         received_count=len(raw_headers.get("received", [])),
     )

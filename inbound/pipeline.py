@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from types import ModuleType
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import UserError
@@ -36,7 +36,7 @@ from inbound.rules import (
     support_request,
     unmatched,
 )
-from inbound.rules.base import MailContext, OrderRef, TicketRef, Verdict
+from inbound.rules.base import MailContext, OrderRef, SentMail, TicketRef, Verdict
 from store.models import Order, OutboxMail, Ticket
 
 # The order is the policy: automated mail first (it never makes tickets), then repeats and
@@ -60,7 +60,9 @@ RULES: tuple[ModuleType, ...] = (
 
 LOCALS = {"support": "support", "refunds": "refunds", "cancel": "cancel"}
 _SUBJECT_TOKEN = re.compile(r"\[Ticket #(\d{1,9})\]", re.IGNORECASE)
-_OUR_MSGID = re.compile(r"^<?outbox-(\d{1,18})\.ticketgw@", re.IGNORECASE)
+# what our Message-IDs were before they were random: guessable, so a delivery report quoting
+# one ties it to nothing (a reply quoting one still threads: the id is stored with its row)
+_GUESSABLE_MSGID = re.compile(r"^<?outbox-\d{1,18}\.ticketgw@", re.IGNORECASE)
 _RECEIPT = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z0-9][A-Za-z0-9-]{3,63})(?![A-Za-z0-9-])")
 _HARD_STATUS = re.compile(rb"(?im)^Status:[ \t]*5\.\d{1,3}\.\d{1,3}")
 _COMMENT = re.compile(r"\([^()]*\)")
@@ -80,15 +82,16 @@ def decide(mail: ParsedMail, ctx: MailContext) -> tuple[str, Verdict]:
 
 
 def split_recipient(address: str, domain: str) -> tuple[str, str | None]:
-    """(kind, token): kind is support | refunds | cancel | reply | unknown."""
+    """(kind, token): kind is support | refunds | cancel | reply | bounce | unknown."""
     local, at, host = address.strip().strip("<>").rpartition("@")
     if not at or host.lower().rstrip(".") != domain.lower():
         return "unknown", None
     local = local.lower()
     if local in LOCALS:
         return LOCALS[local], None
-    if local.startswith("reply+") and len(local) > len("reply+"):
-        return "reply", local[len("reply+"):]
+    for kind in ("reply", "bounce"):
+        if local.startswith(f"{kind}+") and len(local) > len(kind) + 1:
+            return kind, local[len(kind) + 1:]
     return "unknown", None
 
 
@@ -98,6 +101,14 @@ def verify_token(tokens: Tokens, token: str) -> tuple[int, Role] | None:
     except UserError:
         return None
     return claim.subject_id, claim.party
+
+
+def verify_bounce_token(tokens: Tokens, token: str) -> int | None:
+    """The outbox row a return address (`bounce+TOKEN@`) names, or None when it is not ours."""
+    try:
+        return tokens.read_bounce_token(token).subject_id
+    except UserError:
+        return None
 
 
 def is_verified(auth_results: Iterable[str], trusted: str, sender: str) -> bool:
@@ -141,20 +152,46 @@ def _ticket_ref(session: Session, number: int) -> TicketRef | None:
                      frozenset(a.lower() for a in row.vendor_addresses), row)
 
 
+def _id_forms(ids: Iterable[str]) -> set[str]:
+    """Message-IDs as stored with our rows (`<left@right>`), from inbound ones with or
+    without their angle brackets."""
+    return {f"<{i.strip().strip('<>')}>" for i in ids if i.strip().strip("<>")}
+
+
 def _referenced_number(session: Session, ids: list[str]) -> int | None:
-    """The ticket of the newest of our own mails that In-Reply-To/References names."""
+    """The ticket of the newest of our own mails that In-Reply-To/References names, by the
+    Message-ID stored with it (the old `<outbox-N.ticketgw@…>` ones too)."""
     if not ids:
         return None
-    forms = {f for i in ids[-50:] for f in (i, f"<{i}>")}
-    outbox_ids = {int(m.group(1)) for i in ids[-50:] if (m := _OUR_MSGID.match(i))}
-    conditions = [OutboxMail.message_id.in_(forms)]
-    if outbox_ids:
-        conditions.append(OutboxMail.id.in_(outbox_ids))
     number = session.connection().execute(
         select(Ticket.number).join(OutboxMail, OutboxMail.ticket_id == Ticket.id)
-        .where(or_(*conditions)).order_by(OutboxMail.id.desc()).limit(1)
+        .where(OutboxMail.message_id.in_(_id_forms(ids[-50:])))
+        .order_by(OutboxMail.id.desc()).limit(1)
     ).scalar_one_or_none()
     return int(number) if number is not None else None
+
+
+def _return_path(session: Session, tokens: Tokens, kind: str, token: str | None
+                 ) -> SentMail | None:
+    """The mail a return address (`bounce+TOKEN@`) with a valid token was the sender of."""
+    outbox_id = verify_bounce_token(tokens, token) if kind == "bounce" and token else None
+    if outbox_id is None:
+        return None
+    found = session.connection().execute(
+        select(OutboxMail.id, OutboxMail.recipient).where(OutboxMail.id == outbox_id)).first()
+    return SentMail(int(found[0]), str(found[1])) if found is not None else None
+
+
+def _quoted_mail(session: Session, mail: ParsedMail) -> tuple[SentMail, ...]:
+    """Our mail a delivery report returns, found by its Message-ID; the old guessable ids
+    tie nothing."""
+    ids = [i for i in mail.returned_message_ids if not _GUESSABLE_MSGID.match(i)]
+    if not mail.is_delivery_report or not ids:
+        return ()
+    rows = session.connection().execute(
+        select(OutboxMail.id, OutboxMail.recipient)
+        .where(OutboxMail.message_id.in_(_id_forms(ids))))
+    return tuple(SentMail(int(i), str(r)) for i, r in rows)
 
 
 def receipt_candidates(mail: ParsedMail) -> list[str]:
@@ -246,4 +283,6 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         named_orders=named, sender_orders=own,
         duplicate_of=duplicate_of, rate_limited=rate_limited,
         hard_bounce=mail.is_delivery_report and _HARD_STATUS.search(raw) is not None,
+        return_path=_return_path(session, runtime.tokens, kind, token),
+        quoted_mail=_quoted_mail(session, mail),
     )

@@ -19,6 +19,7 @@ from gateway.domain.links import Links, link_expiry
 from gateway.domain.locales import pick_locale
 from gateway.domain.settings import Settings
 from gateway.domain.tokens import Tokens
+from gateway.services.journal import new_message_id
 from gateway.services.views import money
 from outbound.history import (
     EarlierMail,
@@ -33,7 +34,7 @@ from outbound.history import (
     load_subject,
     mail_to_recipient,
 )
-from outbound.message import build_message, message_id_for
+from outbound.message import build_message
 from outbound.render import Renderer
 from outbound.wording import digest_summary, subject_for
 
@@ -150,12 +151,14 @@ class Composer:
             ctx["reason_line_extra"] = self._digest_line(
                 session, row.event, locale, ticket, order, digest_of)
         rendered = self.renderer.render(row.event, row.party, locale, ctx)
-        message_id = message_id_for(row.id, self.settings.mail_domain)
+        # written with the row (journal.new_message_id); a row written before that has none
+        # and gets one here, which the caller stores with the bytes
+        message_id = row.message_id or new_message_id(self.settings.mail_domain)
         first, previous = None, None
         if ticket is not None:
             if earlier is None:
                 earlier = mail_to_recipient(session, row)
-            first, previous = thread_of(earlier, row.id, self.settings.mail_domain)
+            first, previous = thread_of(earlier, row.id)
         raw = build_message(
             rendered,
             from_addr=self.links.support_address(),
@@ -212,15 +215,14 @@ class Composer:
         return digest_summary(subjects, locale)
 
 
-def thread_of(earlier: Sequence[EarlierMail], row_id: int, domain: str
-              ) -> tuple[str | None, str | None]:
+def thread_of(earlier: Sequence[EarlierMail], row_id: int) -> tuple[str | None, str | None]:
     """(first, previous) Message-IDs of this ticket's earlier mail to the same recipient.
 
     A row that went out inside a digest carries the digest's Message-ID, so the chain names
-    mail that was sent; a row not rendered yet is named by its own stable id.
+    mail that was sent; a row not sent yet is named by the id written with it.
     """
-    ids = [m.message_id or message_id_for(m.id, domain)
-           for m in earlier if m.id < row_id and m.state != "failed"]
+    ids = [m.message_id for m in earlier
+           if m.id < row_id and m.state != "failed" and m.message_id]
     if not ids:
         return None, None
     return ids[0], ids[-1]

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from gateway.domain.facts import Role
 from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from outbound.compose import Composer
@@ -121,7 +122,6 @@ class Deliverer:
         self.transport = transport or transport_for(runtime.settings)
         self.composer = composer or Composer(runtime.settings, runtime.tokens)
         self.retry = retry or RetryPolicy()
-        self.sender = runtime.settings.address("support")
 
     def deliver(self, outbox_id: int, lease: datetime | None = None) -> str:
         """Deliver one row; returns sent, retry, failed, deferred or skipped (not ours now)."""
@@ -134,12 +134,18 @@ class Deliverer:
             if isinstance(prepared, str):
                 return prepared
         try:
-            self.transport.send(self.sender, row.recipient, prepared.raw)
+            self.transport.send(self.return_path(row), row.recipient, prepared.raw)
         except PermanentFailure as exc:
             return self._failed(outbox_id, str(exc))
         except TemporaryFailure as exc:
             return self._temporary(outbox_id, str(exc))
         return self._sent(prepared)
+
+    def return_path(self, row: Claimed) -> str:
+        """The envelope sender of the row's mail, `bounce+TOKEN@`: a delivery report comes
+        back to it, and the signed token names this row, so the report counts against this
+        mail's recipient only (SPEC 8; VERP). The same every try."""
+        return self.composer.links.bounce_address(row.id, Role(row.party))
 
     def close(self) -> None:
         """Close what the calling worker thread holds (its relay connection)."""

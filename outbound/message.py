@@ -96,11 +96,6 @@ def clean_header(value: object, *, limit: int = 900) -> str:
     return text.strip()[:limit]
 
 
-def message_id_for(outbox_id: int, domain: str) -> str:
-    """The stable Message-ID of one outbox row: a retry resends the same id."""
-    return f"<outbox-{int(outbox_id)}.ticketgw@{clean_header(domain).strip('<>@ ') or 'localhost'}>"
-
-
 def build_message(
     rendered: RenderedMail,
     *,
@@ -136,7 +131,7 @@ def build_message(
     msg["Date"] = format_datetime(sent)
     own_id = _msg_id(message_id)
     if own_id is None:
-        raise ValueError(f"{message_id!r} is not a Message-ID; use message_id_for()")
+        raise ValueError(f"{message_id!r} is not a Message-ID (<left@right>)")
     msg["Message-ID"] = own_id
     reply_chain = [m for m in (_msg_id(r) for r in references) if m][-_MAX_REFERENCES:]
     parent = _msg_id(in_reply_to) if in_reply_to else None

@@ -220,6 +220,8 @@ class OutboxMail(Base):
         Index("ix_outbox_state_next", "state", "next_attempt_at"),
         # the cap, the digests and the threading headers look up one recipient on one ticket
         Index("ix_outbox_ticket_recipient", "ticket_id", "recipient"),
+        # replies (In-Reply-To/References) and delivery reports name our mail by Message-ID
+        Index("ix_outbox_message_id", "message_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)

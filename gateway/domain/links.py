@@ -53,5 +53,10 @@ class Links:
         """`reply+TOKEN@DOMAIN`: identifies ticket and party; never expires (SPEC 11.2)."""
         return f"reply+{self.tokens.reply_token(number, party)}@{self.mail_domain}"
 
+    def bounce_address(self, outbox_id: int, party: Role) -> str:
+        """`bounce+TOKEN@DOMAIN`: the envelope sender (return path) of one outbox row, so a
+        delivery report names the mail it is about (VERP); never expires."""
+        return f"bounce+{self.tokens.bounce_token(outbox_id, party)}@{self.mail_domain}"
+
     def support_address(self) -> str:
         return f"support@{self.mail_domain}"

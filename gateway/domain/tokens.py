@@ -1,8 +1,9 @@
-"""Signed tokens: reply addresses (never expire) and web links (expire), HMAC-SHA256.
+"""Signed tokens: reply and return addresses (never expire) and web links (expire), HMAC-SHA256.
 
-A token names what it grants (purpose, ticket or order, party) and is checked in constant
-time. Tokens are lower-case base32 so `reply+TOKEN@` survives case-folding by mail
-servers and stays well inside the 64-octet local-part limit (RFC 5321 4.5.3.1.1).
+A token names what it grants (purpose, ticket, order or outbox row, party) and is checked in
+constant time. Tokens are lower-case base32 so `reply+TOKEN@` and `bounce+TOKEN@` survive
+case-folding by mail servers and stay inside the 64-octet local-part limit (RFC 5321
+4.5.3.1.1): 47 characters of token.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _PURPOSE_CODE = {
     "confirm": 4,  # confirm an unverified legacy request
     "dispute": 5,  # "I did not agree"
     "to_refund": 6,  # turn tech support into a refund
+    "bounce": 7,  # return path (envelope sender) of one outbox row: ties a bounce to our mail
 }
 _MAC_BYTES = 15
 
@@ -95,3 +97,11 @@ class Tokens:
 
     def read_reply_token(self, token: str) -> Claim:
         return self.verify(token, "reply")
+
+    def bounce_token(self, outbox_id: int, party: Role) -> str:
+        """The token of `bounce+TOKEN@`, the envelope sender of outbox row `outbox_id`: a
+        delivery report sent back to it is about that mail, and only that mail's recipient."""
+        return self.sign("bounce", outbox_id, party)
+
+    def read_bounce_token(self, token: str) -> Claim:
+        return self.verify(token, "bounce")

@@ -128,7 +128,8 @@ def explain_refusal(session: Session, ctx: ServiceContext, inbound_id: int, reas
         ticket_id=None, order_id=None, event="notice", notice_kind=REQUEST_NOT_PROCESSED,
         party="customer", recipient=sender, locale="en",
         payload={"refused": reason, "inbound_id": inbound_id},
-        state="pending", attempts=0, created_at=now, next_attempt_at=now))
+        state="pending", attempts=0, message_id=journal.new_message_id(ctx.mail_domain),
+        created_at=now, next_attempt_at=now))
 
 
 def _reply(session: Session, ctx: ServiceContext, number: int, row: TicketRow | None,

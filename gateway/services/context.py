@@ -19,6 +19,7 @@ class ServiceContext:
     now: datetime  # the instant the request counts as made (`--at`, or the clock)
     recorded_at: datetime  # the real time, kept in the event log beside `now`
     staff_email: str = "staff@tickets.localhost"
+    mail_domain: str = "tickets.localhost"  # the right side of our outbound Message-IDs
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ class Runtime:
     def context(self, at: datetime | None = None) -> ServiceContext:
         now = self.clock.now()
         return ServiceContext(policy=self.policy, now=at or now, recorded_at=now,
-                              staff_email=self.settings.staff_email)
+                              staff_email=self.settings.staff_email,
+                              mail_domain=self.settings.mail_domain)
 
     @property
     def refunds(self) -> RefundExecutor:

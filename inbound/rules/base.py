@@ -62,12 +62,20 @@ def role_of(address: str, customer: str, vendor: frozenset[str], staff: str) -> 
 
 
 @dataclass(frozen=True)
+class SentMail:
+    """One mail of ours (an outbox row) and the address it went to."""
+
+    outbox_id: int
+    recipient: str
+
+
+@dataclass(frozen=True)
 class MailContext:
     """Everything the rules may look at besides the parsed mail; gathered before they run."""
 
     mail_domain: str
     staff_email: str
-    recipient_kind: str  # support | refunds | cancel | reply | unknown
+    recipient_kind: str  # support | refunds | cancel | reply | bounce | unknown
     sender: str  # the From: address, lower-cased (SPEC 11.1)
     envelope_from: str | None = None
     verified: bool = False  # DMARC/DKIM pass from the trusted receiving server
@@ -81,6 +89,8 @@ class MailContext:
     duplicate_of: int | None = None  # id of an earlier InboundMail with the same identity
     rate_limited: bool = False
     hard_bounce: bool = False  # the delivery report says 5.x.x
+    return_path: SentMail | None = None  # the mail a valid bounce+TOKEN@ recipient names
+    quoted_mail: tuple[SentMail, ...] = ()  # our mail a delivery report returns (Message-ID)
 
 
 @dataclass(frozen=True)

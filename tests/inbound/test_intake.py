@@ -196,6 +196,19 @@ def test_references_thread_a_party_and_refuse_a_stranger(world: World) -> None:
     assert bad.reply.startswith("550 5.7.1")
 
 
+def test_a_guessed_message_id_of_the_old_form_threads_nothing(world: World) -> None:
+    number = world.open()
+    with world.runtime.sessions() as session:
+        first = session.execute(select(OutboxMail.id).order_by(OutboxMail.id)).scalars().first()
+    # what our Message-IDs were: `<outbox-N.ticketgw@DOMAIN>`, guessable from a row number
+    guessed = f"<outbox-{first}.ticketgw@{DOMAIN}>"
+    raw = make_mail(subject="Re: hello", body="#close\nbye",
+                    headers={"In-Reply-To": guessed, "References": guessed})
+    outcome = receive(world.runtime, raw, envelope_from=CUSTOMER, recipient=SUPPORT)
+    assert "by References" not in outcome.reason, outcome.reason
+    assert world.ticket(number)["status"] == "open"
+
+
 def test_legacy_refund_by_customer_unverified_awaits_confirmation(world: World) -> None:
     raw = make_mail(subject="refund", body=f"Please refund order {RECEIPT.lower()}.")
     outcome = receive(world.runtime, raw, envelope_from=CUSTOMER, recipient=f"refunds@{DOMAIN}")
@@ -271,14 +284,16 @@ def test_own_mail_and_loops_are_ignored(world: World) -> None:
     assert outcome.state == "ignored" and "loop" in outcome.reason
 
 
-def test_hard_bounce_suppresses_address(world: World) -> None:
+def test_a_report_tied_to_none_of_our_mail_is_recorded_and_marks_nobody(world: World) -> None:
     raw = Path("tests/data/bounce_delivery_status.eml").read_bytes()
     outcome = receive(world.runtime, raw, envelope_from="", recipient=SUPPORT)
     assert outcome.state == "ignored"
+    assert outcome.reason.startswith("delivery report for gone.user@example.org, "
+                                     "second@example.net not tied to a mail of ours")
     with world.runtime.sessions() as session:
         states = session.execute(select(AddressState)).scalars().all()
-        bounced = [s for s in states if s.bouncing_since is not None]
-    assert bounced, "the failed recipient is marked bouncing"
+    assert not [s for s in states if s.bouncing_since or s.suppressed_since]
+    # tests/inbound/test_bounces.py: reports tied to our mail, over SMTP
 
 
 def test_attachments_are_stored(world: World) -> None:

@@ -178,6 +178,19 @@ def test_delivery_status_bounce() -> None:
     assert parsed.is_delivery_report
     assert parsed.bounced_recipients == ["gone.user@example.org", "second@example.net"]
     assert parsed.from_addr == "mailer-daemon@mx.example.org"
+    assert parsed.returned_message_ids == []  # its returned headers carry none
+
+
+def test_a_report_names_the_message_id_of_the_mail_it_returns() -> None:
+    raw = (DATA / "bounce_delivery_status.eml").read_bytes().replace(
+        b"Subject: [Ticket #1042] opened",
+        b"Subject: [Ticket #1042] opened\nMessage-ID:  <q3kzv7@tickets.example.com> (ours)")
+    assert parse_mail(raw).returned_message_ids == ["<q3kzv7@tickets.example.com>"]
+    inside = raw.replace(b"Content-Type: text/rfc822-headers", b"Content-Type: message/rfc822")
+    assert parse_mail(inside).returned_message_ids == ["<q3kzv7@tickets.example.com>"]
+    # the same part outside a delivery report is nobody's business
+    other = raw.replace(b"report-type=delivery-status", b"report-type=disposition-notification")
+    assert parse_mail(other).returned_message_ids == []
 
 
 def test_a_report_that_is_not_delivery_status_is_not_a_bounce() -> None:
