@@ -13,10 +13,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.domain.errors import ConfigError
 from store.files import ensure_private_file
 
 
@@ -128,8 +131,21 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> str:
-    """Create or upgrade the schema to the newest revision; idempotent. Returns the revision."""
-    command.upgrade(alembic_config(engine), "head")
+    """Create or upgrade the schema to the newest revision; idempotent. Returns the revision.
+
+    A database already at a revision this version does not know (a newer ticketgw migrated
+    it) is left alone, with what to do."""
+    config = alembic_config(engine)
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        known = ScriptDirectory.from_config(config).get_current_head()
+        raise ConfigError(
+            f"the database {engine.url.render_as_string(hide_password=True)} was migrated by "
+            f"a newer ticketgw ({exc}); this one knows revisions up to {known}: install the "
+            "newer version on this machine too") from None
     with engine.connect() as conn:
         row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
     return str(row[0]) if row else ""

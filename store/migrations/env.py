@@ -7,6 +7,8 @@ from sqlalchemy import Engine, create_engine
 
 from store.models import Base
 
+MIGRATION_LOCK = 0x7469636B  # "tick": the advisory lock migrations hold on PostgreSQL
+
 config = context.config
 target_metadata = Base.metadata
 
@@ -22,6 +24,10 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # roles starting at once on a new database take turns: the second finds the
+                # schema the first made (SQLite's BEGIN IMMEDIATE already serialises them)
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.run_migrations()
         connection.commit()
 
