@@ -22,6 +22,7 @@ from gateway.domain.redaction import redact_text
 from gateway.domain.settings import Settings, parse_settings
 from gateway.domain.tokens import Tokens
 from gateway.services.execution import RecordingExecutor, RefundExecutor, WebhookExecutor
+from gateway.services.key_check import check_key
 from gateway.services.runtime import Runtime
 from store.db import make_engine, make_sessions, migrate
 from store.files import private_dir
@@ -80,8 +81,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
                   create_schema: bool = True) -> Runtime:
     settings = ensure_secret(settings)
     engine = make_engine(settings.database_url)
+    sessions = make_sessions(engine)
     if create_schema:
         migrate(engine)
+        check_key(sessions, settings.secret_key, engine.url.render_as_string(hide_password=True))
     policy = policy_for(settings.policy, weekend_pause=settings.weekend_pause,
                         dispute_limit=settings.dispute_limit)
     executor: RefundExecutor = (
@@ -90,7 +93,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None,
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_sessions(engine),
+        sessions=sessions,
         policy=policy,
         tokens=Tokens(settings.secret_key),
         clock=clock or SystemClock(),

@@ -482,6 +482,7 @@ def test_apikey_create_through_the_cli_and_use_the_key(
         backend_url: str, tmp_path: Path, runtime: Runtime) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGW_")}
     env["TICKETGW_DATABASE_URL"] = backend_url
+    env["TICKETGW_SECRET_KEY"] = runtime.settings.secret_key  # one key a deployment
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "ticketgw.cli", *args], cwd=tmp_path,
