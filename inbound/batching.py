@@ -6,20 +6,43 @@ after that commit."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from gateway.domain.redaction import redact_text
 from gateway.services import metrics
 from gateway.services.runtime import Runtime
-from inbound.intake import Incoming, Outcome, receive_many
+from inbound.intake import TEMPFAIL, Incoming, Outcome, receive_many
+
+log = logging.getLogger("ticketgw.inbound")
 
 # Under load, a batch waits up to this long for more mail to share its commit, but never for
 # more mails than there are connections (PostgreSQL's commit_delay and commit_siblings).
 # Measured with 8 connections: the listener's CPU a mail 4.7 -> 3.7 ms, mails/s +15 %.
 LINGER = 0.004
 MAX_BATCH = 16  # mails a commit at most: the first of them waits for the rest
+# An idle intake thread looks up this often: a stop, or an exception raised in it from outside
+# (a thread can be killed no other way), then takes effect while it holds no mail.
+WAKE = 1.0
+# The answer to the mail a thread held when it died. Whether it was stored is not known: a
+# retry of a mail that was is a duplicate, which changes nothing.
+NOT_TAKEN = Outcome("failed", TEMPFAIL, "intake thread died; not stored", None, None)
+
+Item = tuple[Incoming, "asyncio.Future[Outcome]"]
+
+
+@dataclass(frozen=True)
+class IntakeHealth:
+    """What the intake threads are now: `alive` of `threads`, restarts since start."""
+
+    threads: int
+    alive: int
+    restarts: int
+    last_error: str
 
 
 class IntakeQueue:
@@ -28,35 +51,71 @@ class IntakeQueue:
     (group commit), then answers every mail of it. Under load, mails that arrive while a
     batch runs share the next commit, and a batch waits a moment (LINGER) for company;
     alone, a mail is its own batch and waits for nothing. The event loop only queues and
-    awaits."""
+    awaits.
+
+    A thread that dies all the same answers the mail it held `451 4.3.0` (the sender's to
+    retry) and sets `ended`; `revive` (inbound.supervisor calls it) starts another in its
+    place."""
 
     def __init__(self, runtime: Runtime, threads: int, max_batch: int = MAX_BATCH,
                  senders: Callable[[], int] = lambda: MAX_BATCH) -> None:
         self.runtime = runtime
         self.senders = senders  # how many may send at once: the open connections
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Incoming, asyncio.Future[Outcome]] | None] = (
-            queue.SimpleQueue())
+        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._busy = False  # the last batch had company: more mail is likely on its way
-        self._threads = [threading.Thread(target=self._run, name=f"intake-{i}", daemon=True)
-                         for i in range(threads)]
-        for thread in self._threads:
-            thread.start()
+        self.ended = threading.Event()  # a thread has ended: the supervisor looks
+        self.restarts = 0
+        self.last_error = ""
+        self._stopping = False
+        self._hands: list[list[Item]] = [[] for _ in range(threads)]  # what each thread holds
+        self._ended_slots: set[int] = set()  # whose thread has ended, or is ending
+        self._threads = [self._start(slot) for slot in range(threads)]
+
+    def _start(self, slot: int) -> threading.Thread:
+        thread = threading.Thread(target=self._serve, args=(slot,), name=f"intake-{slot}",
+                                  daemon=True)
+        thread.start()
+        return thread
 
     def submit(self, mail: Incoming) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put((mail, future))
         return future
 
-    def _run(self) -> None:
+    def _serve(self, slot: int) -> None:
+        hand = self._hands[slot]
+        try:
+            self._run(hand)
+        except BaseException as exc:  # noqa: BLE001 - dying, it still answers what it holds
+            self.last_error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
+            held = len(hand)
+            if hand:
+                _answer(hand, [NOT_TAKEN] * held)
+            log.critical("intake thread died", exc_info=True,
+                         extra={"intake_thread": f"intake-{slot}", "mails_held": held})
+        finally:
+            hand.clear()
+            self._ended_slots.add(slot)
+            self.ended.set()
+
+    def _run(self, hand: list[Item]) -> None:
         while True:
-            first = self._queue.get()
-            if first is None or self._take(first):
+            try:
+                first = self._queue.get(timeout=WAKE)
+            except queue.Empty:
+                continue
+            if first is None:
+                return
+            hand.append(first)
+            stopping = self._take(hand)
+            hand.clear()
+            if stopping:
                 return
 
-    def _take(self, first: tuple[Incoming, asyncio.Future[Outcome]]) -> bool:
-        """Run one batch starting with `first`; True when the stop sentinel came."""
-        batch = [first]
+    def _take(self, batch: list[Item]) -> bool:
+        """Run one batch, `batch` holding its first mail (more join it); True when the
+        stop sentinel came."""
         stopping = self._drain(batch)
         if not stopping and self._busy and len(batch) < self.max_batch:
             stopping = self._linger(batch)
@@ -69,16 +128,18 @@ class IntakeQueue:
             stopping = self._drain(batch) or stopping
             return [mail for mail, _ in batch[known:]]
 
-        outcomes = receive_many(self.runtime, [mail for mail, _ in batch],
-                                None if stopping else more)
-        # one wake-up of the event loop for the whole batch, not one a mail
-        answers = [(future, outcome) for (_, future), outcome in zip(batch, outcomes, strict=True)]
-        batch[0][1].get_loop().call_soon_threadsafe(_resolve, answers)
+        mails = [mail for mail, _ in batch]
+        try:
+            outcomes = receive_many(self.runtime, mails, None if stopping else more)
+        except Exception:  # noqa: BLE001 - it never raises; if it did, each mail still gets
+            log.exception("intake failed outside any mail; answered 451")  # an answer
+            outcomes = [NOT_TAKEN] * len(batch)
+        _answer(batch, outcomes)
         metrics.intake_batch(len(batch))
         self._busy = len(batch) > 1
         return stopping
 
-    def _linger(self, batch: list[tuple[Incoming, asyncio.Future[Outcome]]]) -> bool:
+    def _linger(self, batch: list[Item]) -> bool:
         """Under load, wait up to LINGER for more mail to share the commit, as long as more
         connections are open than mails in the batch; True when the stop sentinel came."""
         deadline = time.monotonic() + LINGER
@@ -95,7 +156,7 @@ class IntakeQueue:
             batch.append(item)
         return False
 
-    def _drain(self, batch: list[tuple[Incoming, asyncio.Future[Outcome]]]) -> bool:
+    def _drain(self, batch: list[Item]) -> bool:
         """Add what is queued to `batch`, up to the limit; True when the stop sentinel came."""
         while len(batch) < self.max_batch:
             try:
@@ -107,12 +168,50 @@ class IntakeQueue:
             batch.append(item)
         return False
 
+    def revive(self) -> list[str]:
+        """Start a new thread in the place of each one that has ended (unless stopping);
+        the names of those started."""
+        self.ended.clear()
+        started: list[str] = []
+        for slot, thread in enumerate(self._threads):
+            if self._stopping:
+                break
+            if slot in self._ended_slots:
+                thread.join()  # it is past its last line
+                self._ended_slots.discard(slot)
+            elif thread.is_alive():
+                continue
+            self._threads[slot] = self._start(slot)
+            self.restarts += 1
+            started.append(thread.name)
+        return started
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The intake threads now (a copy: one that dies is replaced in its place)."""
+        return list(self._threads)
+
+    def holding(self) -> int:
+        """Mails the threads have taken and not answered yet."""
+        return sum(len(hand) for hand in self._hands)
+
+    def health(self) -> IntakeHealth:
+        alive = sum(thread.is_alive() for thread in self._threads)
+        return IntakeHealth(len(self._threads), alive, self.restarts, self.last_error)
+
     def stop(self) -> None:
         """After the mail already queued: each thread stops at its sentinel."""
+        self._stopping = True
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
+
+
+def _answer(batch: list[Item], outcomes: list[Outcome]) -> None:
+    # one wake-up of the event loop for the whole batch, not one a mail
+    answers = [(future, outcome) for (_, future), outcome in zip(batch, outcomes, strict=True)]
+    batch[0][1].get_loop().call_soon_threadsafe(_resolve, answers)
 
 
 def _resolve(answers: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:

@@ -25,12 +25,13 @@ from inbound.apply import Result, apply
 from inbound.decode import safe
 from inbound.parse import ParsedMail, parse_mail
 from inbound.replies import extract_reply
-from inbound.spool import spool_to_disk, spooled
+from inbound.spool import spool_dir, spool_to_disk, spooled
 from store.db import writer_turn
 
 log = logging.getLogger("ticketgw.inbound")
 
 TEMPFAIL = "451 4.3.0 temporary failure; please try again later"
+NOT_STORED = "451 4.3.0 we cannot store mail just now; please try again later"
 UNKNOWN_RECIPIENT = "550 5.1.1 no such mailbox here"
 BAD_TOKEN = "550 5.1.1 this reply address is not valid; reply to a newer mail about the ticket"
 BAD_RETURN_PATH = "550 5.1.1 no such return address here: it is not one of our signed ones"
@@ -220,11 +221,28 @@ def park(runtime: Runtime, raw: bytes, mail: ParsedMail | None, *, envelope_from
                          "internal error; kept for replay", error=detail)
     except Exception:  # noqa: BLE001 - the database is down: the spool directory keeps it
         log.exception("database unavailable; mail spooled to disk")
-        if replay_of is None:
-            spool_to_disk(runtime, raw, envelope_from=envelope_from, recipient=recipient,
-                          error=detail)
+        # a failed row being replayed stays in the database for the next replay
+        if replay_of is None and not _kept_in_spool(
+                runtime, raw, envelope_from=envelope_from, recipient=recipient, error=detail):
+            return Outcome(inbox.FAILED, NOT_STORED, "neither the database nor the spool "
+                           "directory took it; the sender retries", None, None)
         inbound_id = None
     return Outcome(inbox.FAILED, TEMPFAIL, "internal error; kept for replay", None, inbound_id)
+
+
+def _kept_in_spool(runtime: Runtime, raw: bytes, *, envelope_from: str | None,
+                   recipient: str, error: str) -> bool:
+    """Keep a mail the database could not take in the spool directory; False when that
+    fails too (a full disk, the folder unwritable): the mail is then not kept at all, and its
+    `451` leaves it to the sender, who retries."""
+    try:
+        spool_to_disk(runtime, raw, envelope_from=envelope_from, recipient=recipient,
+                      error=error)
+    except Exception:  # noqa: BLE001 - whatever the fault, the answer must still be given
+        log.critical("database and spool directory unavailable; mail not kept, answered 451",
+                     exc_info=True, extra={"spool": str(spool_dir(runtime))})
+        return False
+    return True
 
 
 def replay(runtime: Runtime) -> list[Outcome]:

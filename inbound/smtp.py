@@ -31,6 +31,7 @@ from inbound.smtp_limits import (
     BoundedSession,
     client_key,
 )
+from inbound.supervisor import IntakeSupervisor
 
 log = logging.getLogger("ticketgw.inbound.smtp")
 
@@ -216,10 +217,11 @@ class Listener:
     """A running SMTP server and what it needs to stop cleanly."""
 
     def __init__(self, server: asyncio.Server, intake: IntakeQueue, gate: Gate,
-                 peers: Peers | None = None) -> None:
+                 supervisor: IntakeSupervisor, peers: Peers | None = None) -> None:
         self.server = server
         self.intake = intake
         self.gate = gate
+        self.supervisor = supervisor
         self.peers = peers
 
     @property
@@ -237,6 +239,7 @@ class Listener:
             log.warning("SMTP stopped with %d mails in flight", self.gate.in_flight)
         await asyncio.sleep(0)  # let the sessions write their last answers
         await asyncio.get_running_loop().run_in_executor(None, self.intake.stop)
+        await self.supervisor.stop()
 
 
 async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool = False,
@@ -277,7 +280,9 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
             task.add_done_callback(_HANDED.discard)
 
         peers.receive(loop, serve)
-    return Listener(server, intake, gate, peers)
+    bound = server.sockets[0].getsockname()[1]
+    supervisor = IntakeSupervisor(runtime, intake, f"{socket.gethostname()}:{bound}")
+    return Listener(server, intake, gate, supervisor, peers)
 
 
 # kept until done: the loop holds tasks weakly
