@@ -56,14 +56,38 @@ _MAX_SIGNOFF_LINE = 80
 
 
 def extract_reply(text: str) -> str:
-    """The new text of a reply, with the `#command` lines at its top kept as written."""
+    """The new text of a reply, with the `#command` lines at its top kept as written.
+
+    A reply that is only a quote of the mail it answers (an attribution line and `>` lines,
+    perhaps a signature) has no new text: the result is empty, and the reply is refused as
+    empty. Any other mail whose every line looks like history (a forwarded mail) is kept
+    whole: cutting all of it would lose what the sender meant to send.
+    """
     original = text.strip()
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     top = 0
     while top < len(lines) and (not lines[top].strip() or lines[top].lstrip().startswith("#")):
         top += 1
-    kept = lines[:top] + _new_text(lines[top:])
-    return "\n".join(kept).strip() or original
+    new = _new_text(lines[top:])
+    if _only_quoted(new):  # the quote kept as if it held inline answers, but it holds none
+        new = []
+    kept = "\n".join(lines[:top] + new).strip()
+    if kept or _only_quoted(lines[top:]):
+        return kept
+    return original
+
+
+def _only_quoted(lines: list[str]) -> bool:
+    """Whether these lines are a quote and nothing new: up to a signature, every line is
+    blank, quoted (`>`), or part of an attribution ("On … wrote:", in the four languages)."""
+    probe = [_normalise(line) for line in lines]
+    quoted = [p.startswith(">") for p in probe]
+    if not any(quoted):
+        return False
+    attributed = {i for start, stop in _attributions(probe, quoted) for i in range(start, stop)}
+    signature = _signature(probe, quoted, 0, len(probe))
+    end = len(probe) if signature is None else signature
+    return all(not probe[i] or quoted[i] or i in attributed for i in range(end))
 
 
 def _new_text(lines: list[str]) -> list[str]:

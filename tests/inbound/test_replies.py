@@ -133,11 +133,25 @@ def test_commands_at_the_top_are_kept() -> None:
     assert extract_reply(text) == f"#escalate wrong file\n{NEW}"
 
 
-def test_only_quoted_history_returns_the_original() -> None:
-    text = f"\nOn 11/20/26 10:00, Support wrote:\n{HISTORY}\n"
-    assert extract_reply(text) == text.strip()
+@pytest.mark.parametrize("attribution", [
+    "On Mon, Nov 20, 2026 at 10:00 AM Support <support@example.com> wrote:",
+    "Le lun. 20 nov. 2026 à 10:00, Support <support@example.com> a écrit :",
+    "Am Mo., 20. Nov. 2026 um 10:00 Uhr schrieb Support <support@example.com>:",
+    "Em seg., 20 de nov. de 2026 às 10:00, Support <support@example.com> escreveu:",
+    "Em seg., 20 de nov. de 2026 às 10:00, Support <support@example.com>\nescreveu:",
+])
+def test_a_reply_that_is_only_a_quote_has_no_new_text(attribution: str) -> None:
+    # a client's "reply" pressed and sent at once: nothing of it is the sender's own
+    assert extract_reply(f"\n{attribution}\n{HISTORY}\n") == ""
+    assert extract_reply(f"{attribution}\n{HISTORY}\n\n-- \nAnn\n") == ""
+    assert extract_reply(f"{HISTORY}\n") == ""
+
+
+def test_text_without_a_quote_is_never_emptied() -> None:
     assert extract_reply("-- \nJohn") == "-- \nJohn"
     assert extract_reply("   \n") == ""
+    forwarded = "From: Support <s@example.com>\nSent: Monday\nTo: John\n\nHello"
+    assert extract_reply(forwarded) == forwarded
 
 
 def test_forwarded_message_is_content_not_history() -> None:
@@ -173,4 +187,5 @@ def test_extract_reply_keeps_a_prefix_of_the_text(lines: list[str]) -> None:
     normalised = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n")
                            .replace("\r", "\n").split("\n")).strip()
     assert result == text.strip() or normalised.startswith(result)
-    assert bool(result) == bool(text.strip())
+    # only a quote ('>' lines) may come out empty
+    assert bool(result) == bool(text.strip()) or ">" in text
