@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
 
-import html2text
 import nh3
 
+from inbound import html_text
 from inbound.decode import clean, decode_bytes, decode_header_value
 
 MAX_DEPTH = 40  # MIME nesting we follow; deeper parts are recorded as a defect
@@ -154,15 +154,12 @@ def _final_recipients(part: Message) -> Iterator[str]:
 
 
 def html_to_text(html: str) -> str:
-    """Plain text for an HTML-only mail (blockquotes become `>` lines)."""
-    cleaned = nh3.clean(html)
+    """Plain text for an HTML-only mail, without Markdown (blockquotes become `>` lines;
+    `inbound.html_text`)."""
     try:
-        converter = html2text.HTML2Text()
-        converter.body_width = 0
-        converter.ignore_images = True
-        return str(converter.handle(cleaned)).strip()
+        return html_text.html_to_text(html)
     except Exception:  # noqa: BLE001 - fall back to the text with every tag removed
-        return nh3.clean(cleaned, tags=set()).strip()
+        return nh3.clean(nh3.clean(html), tags=set()).strip()
 
 
 def sanitize_filename(name: str) -> str:
