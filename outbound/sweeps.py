@@ -104,7 +104,9 @@ def sweep_deadlines(runtime: Runtime) -> SweepResult:
     result = run_due(runtime.sessions, runtime.context, runtime.refunds)
     metrics.deadlines_swept(result.processed, result.warnings, result.closed, len(result.failed))
     if result.total or result.failed:
+        # tickets by number, as people know them (#1042)
         log.info("deadlines swept", extra={"processed": result.processed,
                                            "warnings": result.warnings, "closed": result.closed,
-                                           "failed": len(result.failed)})
+                                           "not_processed": [n for n, _ in result.skipped],
+                                           "failed": [n for n, _ in result.failed]})
     return result

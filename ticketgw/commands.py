@@ -168,9 +168,13 @@ def cmd_deadlines(args: argparse.Namespace) -> None:
         print(file=sys.stderr)
     data = {"at": format_instant(runtime.context(args.at).now), "processed": result.processed,
             "warnings": result.warnings, "closed": result.closed,
-            "failed": [{"ticket_id": t, "error": e} for t, e in result.failed]}
-    emit(args, data, lambda: f"{result.processed} processed, {result.warnings} warnings, "
-          f"{result.closed} closed, {len(result.failed)} failed")
+            "not_processed": [{"number": n, "reason": why} for n, why in result.skipped],
+            "failed": [{"number": n, "error": e} for n, e in result.failed]}
+    emit(args, data, lambda: "\n".join(
+        [f"{result.processed} processed, {result.warnings} warnings, {result.closed} closed, "
+         f"{len(result.skipped)} not processed, {len(result.failed)} failed"]
+        + [f"  #{n} not processed (escalated to staff): {why}" for n, why in result.skipped]
+        + [f"  #{n} failed: {error}" for n, error in result.failed]))
     if result.failed:
         raise SystemExit(EXIT_ERROR)
 

@@ -54,6 +54,7 @@ def _check(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, par
     if purpose == "confirm":
         if ticket.status != "open":
             raise Conflict(f"ticket #{ticket.number} is closed; there is nothing to confirm")
+        tickets.check_confirmable(ticket)
         return
     action = Action.DISPUTE if purpose == "dispute" else Action.REFUND
     order = ticket.order

@@ -20,7 +20,7 @@ from gateway.domain.facts import (
     VendorFacts,
 )
 from gateway.domain.policy import Policy
-from gateway.domain.rules import KIND_ACTIONS, check_refund_window
+from gateway.domain.rules import KIND_ACTIONS, check_executable, check_refund_window
 
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.CUSTOMER: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
@@ -32,6 +32,7 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 # What a vendor whose may_respond was revoked can no longer do on refund/cancellation tickets.
 _REVOCABLE = frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT}) | KIND_ACTIONS
+_REQUEST_LABEL = {TicketType.REFUND: "refund", TicketType.CANCELLATION: "cancellation"}
 
 
 def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
@@ -39,7 +40,7 @@ def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts
     """Raise Forbidden/Conflict with a sentence a person can act on when not allowed."""
     _check_role(action, role)
     if ticket.status is Status.CLOSED:
-        _check_closed(action, role, ticket, now)
+        _check_closed(action, role, ticket, order, now)
     elif action is Action.REOPEN:
         raise Conflict("this ticket is open; only a closed ticket can be reopened")
     elif ticket.awaiting_confirmation and role is not Role.STAFF:
@@ -48,7 +49,7 @@ def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts
             "nothing can change on the ticket until then"
         )
     elif action in (Action.AGREE, Action.DISPUTE):
-        _check_consent(ticket, now)
+        _check_consent(action, ticket, order, now)
     elif ticket.type is TicketType.TECH_SUPPORT:
         _check_on_tech_support(policy, action, role, ticket, order, vendor, now)
     else:
@@ -87,11 +88,13 @@ def _check_role(action: Action, role: Role) -> None:
     raise Forbidden("only the vendor can escalate a ticket to staff; reply on the ticket instead")
 
 
-def _check_closed(action: Action, role: Role, ticket: TicketFacts, now: datetime) -> None:
+def _check_closed(action: Action, role: Role, ticket: TicketFacts, order: OrderFacts,
+                  now: datetime) -> None:
     if action is Action.REOPEN:
+        _check_can_run(ticket.type, order, "reopened")
         return
     if action in (Action.AGREE, Action.DISPUTE):
-        _check_consent(ticket, now)
+        _check_consent(action, ticket, order, now)
         return
     hint = {
         Role.CUSTOMER: "reply to it to open a follow-up tech-support ticket",
@@ -100,12 +103,27 @@ def _check_closed(action: Action, role: Role, ticket: TicketFacts, now: datetime
     raise Conflict(f"this ticket is closed; {hint}")
 
 
-def _check_consent(ticket: TicketFacts, now: datetime) -> None:
+def _check_consent(action: Action, ticket: TicketFacts, order: OrderFacts,
+                   now: datetime) -> None:
     if ticket.disputable_until is None:
         raise Conflict("there is no change by the vendor on this ticket to agree to or dispute")
     if now > ticket.disputable_until:
         until = ticket.disputable_until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         raise Conflict(f"the vendor's change could be disputed until {until}; that time has passed")
+    if action is Action.DISPUTE:  # the request comes back and executes in 5 minutes
+        _check_can_run(ticket.restore_type or ticket.type, order, "brought back")
+
+
+def _check_can_run(ticket_type: TicketType, order: OrderFacts, what: str) -> None:
+    """A request that could no longer execute gets no deadline: it would only fail when due."""
+    label = _REQUEST_LABEL.get(ticket_type)
+    if label is None:
+        return  # a tech-support ticket never executes
+    try:
+        check_executable(ticket_type, order)
+    except Conflict as exc:
+        raise Conflict(f"{exc.message}, so this {label} request cannot be {what}; open a "
+                       "tech-support ticket to keep talking about the order") from None
 
 
 def _check_escalate(ticket: TicketFacts) -> None:
@@ -155,6 +173,7 @@ def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketF
                 else "this is a cancellation; to ask for a refund, open a refund request "
                 "from the receipt page"
             )
+        _check_can_run(ticket.type, order, "processed")
     elif action is Action.RETURNED:
         if not _return_awaited(ticket, order):
             raise Conflict("no returned goods are awaited on this ticket")

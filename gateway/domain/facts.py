@@ -121,3 +121,4 @@ class TicketFacts:
     warnings_sent: int = 0
     open_types: frozenset[TicketType] = field(default_factory=frozenset)
     deadline_rule: DeadlineRule | None = None  # the stored process_at rule, if any
+    restore_type: TicketType | None = None  # what a dispute brings back after a vendor's change

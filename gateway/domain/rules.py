@@ -10,6 +10,11 @@ Decisions where the spec is silent:
   6 months) for vendors and staff; both count local dates in the vendor's zone from
   `order.window_start` (the latest bill of a recurring product). A refund is also refused
   (Conflict) when nothing is left unrefunded. The system role opens nothing.
+- A request that could no longer execute (`check_executable`: a refund with nothing left, a
+  cancellation of a subscription already cancelled) is refused wherever it would get a
+  deadline: staff's reopen, the customer's dispute, a confirmation, Please Refund. Reopening
+  counts as asking again (SPEC 11.4: a conversion counts as opening), and SPEC 3 lets no
+  refund be asked of an order refunded in full; to keep talking, open a tech-support ticket.
 - process_at: the physical-goods rows apply to refunds only (a cancellation stops future bills
   and returns no goods, so it gets +24 business hours). The same-day rule compares the request
   with the purchase date, as SPEC 4 says, also for recurring products.
@@ -173,6 +178,17 @@ def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: Order
     else:
         _check_support(policy, order)
     return OpenDecision(convert=False)
+
+
+def check_executable(ticket_type: TicketType, order: OrderFacts) -> None:
+    """Raise Conflict when a refund or cancellation of this order could not execute now:
+    nothing is left to refund, or no subscription is left to cancel. Whatever sets a
+    request's deadline checks this first (opening, reopening, a dispute, a confirmation,
+    Please Refund), and the deadline processor checks it again before it executes."""
+    if ticket_type is TicketType.REFUND:
+        check_refundable(order)
+    elif ticket_type is TicketType.CANCELLATION:
+        _check_subscription(order)
 
 
 def _check_subscription(order: OrderFacts) -> None:

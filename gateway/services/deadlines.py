@@ -5,6 +5,12 @@ work; on SQLite every transaction takes the write lock first (BEGIN IMMEDIATE), 
 serialises sweepers. Acting changes `due_at` in the claiming transaction, so a ticket once
 acted on is never due again for the same step — a second run, or a clock that jumped
 backwards, finds nothing to do.
+
+A refund or cancellation that can no longer execute when due (the order was refunded in
+full, or the subscription cancelled, meanwhile) is not retried at every sweep and not
+"processed" a second time: its deadline is cleared, the event log says why
+(`not_processed`), and the ticket is escalated to staff, who decide what is left to do.
+Every report names tickets by their number (#1042), as people know them.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from gateway.domain import rules
+from gateway.domain.errors import UserError
 from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
 from gateway.services import journal
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.execution import RefundExecutor
 from gateway.services.snapshots import order_facts, vendor_facts
-from gateway.services.tickets import refresh_due
+from gateway.services.tickets import refresh_due, set_deadline
 from store.db import is_postgres
 from store.models import Event, Message, Order, OutboxMail, Ticket
 
@@ -36,15 +43,18 @@ class SweepResult:
     processed: int = 0
     warnings: int = 0
     closed: int = 0
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    # (ticket number, why): requests that could no longer execute, escalated to staff
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (ticket number, error)
 
     @property
     def total(self) -> int:
-        return self.processed + self.warnings + self.closed
+        return self.processed + self.warnings + self.closed + len(self.skipped)
 
 
 def due_query(at: datetime, limit: int, *, postgres: bool):  # type: ignore[no-untyped-def]
-    query = (select(Ticket.id).where(Ticket.due_at <= at)
+    """(id, number) of the due tickets, earliest first: the number names a failure."""
+    query = (select(Ticket.id, Ticket.number).where(Ticket.due_at <= at)
              .order_by(Ticket.due_at, Ticket.id).limit(limit))
     if postgres:
         query = query.with_for_update(skip_locked=True)
@@ -68,6 +78,7 @@ def run_due(sessions: sessionmaker[Session], make_ctx: Callable[[], ServiceConte
     """
     result = SweepResult()
     skipped: set[int] = set()
+    numbers: dict[int, int] = {}  # id -> number of the tickets seen: failures name the number
     size = batch
     while True:
         ctx = make_ctx()
@@ -76,7 +87,9 @@ def run_due(sessions: sessionmaker[Session], make_ctx: Callable[[], ServiceConte
         try:
             with sessions.begin() as session:
                 query = due_query(ctx.now, size + len(skipped), postgres=is_postgres(session))
-                ids = [i for i in session.execute(query).scalars() if i not in skipped][:size]
+                due = [(i, n) for i, n in session.execute(query).all() if i not in skipped]
+                numbers.update(due[:size])
+                ids = [i for i, _ in due[:size]]
                 if not ids:
                     return result
                 history = History(_newest_messages(session, ids))
@@ -91,14 +104,16 @@ def run_due(sessions: sessionmaker[Session], make_ctx: Callable[[], ServiceConte
                 size = 1  # failed while writing: find the culprit one ticket at a time
                 continue
             culprit = current if current is not None else ids[0]
-            log.exception("deadline failed", extra={"ticket_id": culprit})
+            log.exception("deadline failed on ticket #%s", numbers[culprit],
+                          extra={"ticket": numbers[culprit]})
             skipped.add(culprit)
-            result.failed.append((culprit, f"{type(exc).__name__}: {exc}"))
+            result.failed.append((numbers[culprit], f"{type(exc).__name__}: {exc}"))
             continue
         size = batch
         result.processed += done.processed
         result.warnings += done.warnings
         result.closed += done.closed
+        result.skipped += done.skipped
         if progress is not None:
             progress(result)
 
@@ -126,15 +141,18 @@ class History:
         self.events: list[dict[str, object]] = []
         self.mails: list[tuple[int, list[dict[str, object]]]] = []  # (event's index, rows)
 
-    def add(self, ctx: ServiceContext, ticket: Ticket, kind: str, mail: str,
-            **event: object) -> None:
-        """An event on `ticket` by the system, and mail about it to both parties."""
+    def add(self, ctx: ServiceContext, ticket: Ticket, kind: str, mail: str | None,
+            parties: tuple[Role, ...] = (Role.CUSTOMER, Role.VENDOR), **event: object) -> None:
+        """An event on `ticket` by the system, and mail about it to `parties` (none when
+        `mail` is None)."""
         self.events.append(journal.event_values(ctx, SYSTEM, kind, ticket_id=ticket.id,
                                                 **event))  # type: ignore[arg-type]
-        parties = [(party, *journal.party_address(ticket, party, ctx.staff_email))
-                   for party in (Role.CUSTOMER, Role.VENDOR)]
+        if mail is None:
+            return
+        addresses = [(party, *journal.party_address(ticket, party, ctx.staff_email))
+                     for party in parties]
         self.mails.append((len(self.events) - 1, journal.outbox_values(
-            ctx, ticket.id, ticket.order_id, parties, mail, event=None,
+            ctx, ticket.id, ticket.order_id, addresses, mail, event=None,
             upto=self.newest.get(ticket.id))))
 
     def write(self, session: Session) -> None:
@@ -167,8 +185,11 @@ def _act_on(session: Session, ctx: ServiceContext, ticket: Ticket, executor: Ref
         return
     kind = ticket.due_kind
     if kind == "process":
-        execute(session, ctx, ticket, executor, history)
-        result.processed += 1
+        refused = execute(session, ctx, ticket, executor, history)
+        if refused is None:
+            result.processed += 1
+        else:
+            result.skipped.append((ticket.number, refused))
     elif kind == "warning":
         ticket.warnings_sent += 1
         refresh_due(ctx, ticket)
@@ -189,13 +210,20 @@ def _act_on(session: Session, ctx: ServiceContext, ticket: Ticket, executor: Ref
 
 
 def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
-            executor: RefundExecutor, history: History) -> None:
-    """Run a refund or cancellation: money first, then close (processed) and mail both."""
+            executor: RefundExecutor, history: History) -> str | None:
+    """Run a refund or cancellation: money first, then close (processed) and mail both.
+    Returns None, or why it could no longer run (then `not_executed` has dealt with it)."""
     order = ticket.order
-    if ticket.type == TicketType.REFUND.value:
-        kind = RefundKind(ticket.refund_kind or RefundKind.FULL.value)
-        amount = rules.refund_amount(order_facts(order), kind, ticket.refund_value,
-                                     vendor_facts(order.vendor))
+    ticket_type = TicketType(ticket.type)
+    try:  # checked again: the order may have changed since the deadline was set
+        rules.check_executable(ticket_type, order_facts(order))
+        amount = None if ticket_type is not TicketType.REFUND else rules.refund_amount(
+            order_facts(order), RefundKind(ticket.refund_kind or RefundKind.FULL.value),
+            ticket.refund_value, vendor_facts(order.vendor))
+    except UserError as exc:
+        not_executed(ctx, ticket, exc.message, history)
+        return exc.message
+    if amount is not None:
         executor.refund(session, order, ticket, amount)
         ticket.refund_amount = amount
         note = f"{amount} {order.currency}"
@@ -208,5 +236,24 @@ def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
     ticket.due_at, ticket.due_kind = None, None
     history.add(ctx, ticket, "processed", "processed", old="open", new="closed",
                 note=note)
+    return None
+
+
+def not_executed(ctx: ServiceContext, ticket: Ticket, why: str, history: History) -> None:
+    """A due request that can no longer run: no deadline any more (so no sweep fails on it
+    again), the reason in the event log, and staff brought in with the reason as the
+    escalation's explanation (the parties are told it was escalated, not processed)."""
+    set_deadline(ticket, None)
+    ticket.due_at, ticket.due_kind = None, None
+    log.warning("ticket #%s not processed: %s", ticket.number, why,
+                extra={"ticket": ticket.number})
+    history.add(ctx, ticket, "not_processed", None, old=ticket.type, note=why)
+    if ticket.escalated:
+        return
+    ticket.escalated = True
+    ticket.escalation_note = f"the {ticket.type} request could not be processed: {why}"
+    history.add(ctx, ticket, "escalated", "escalated",
+                (Role.CUSTOMER, Role.VENDOR, Role.STAFF), old="false", new="true",
+                note=ticket.escalation_note)
 
 

@@ -90,6 +90,8 @@ class TicketLike(Protocol):
     def process_rule(self) -> str | None: ...
     @property
     def process_at(self) -> datetime | None: ...
+    @property
+    def restore_type(self) -> str | None: ...
 
 
 def vendor_facts(vendor: VendorLike) -> VendorFacts:
@@ -157,5 +159,6 @@ def ticket_facts_of(ticket: TicketLike, open_types: frozenset[TicketType]) -> Ti
         last_activity_side=Role(ticket.last_activity_side) if ticket.last_activity_side else None,
         warnings_sent=ticket.warnings_sent,
         deadline_rule=DeadlineRule(ticket.process_rule) if ticket.process_rule else None,
+        restore_type=TicketType(ticket.restore_type) if ticket.restore_type else None,
         open_types=open_types,
     )

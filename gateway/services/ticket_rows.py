@@ -64,6 +64,7 @@ class TicketRow:
     warnings_sent: int
     process_rule: str | None
     process_at: datetime | None
+    restore_type: str | None
     due_at: datetime | None
     due_kind: str | None
     # the order

@@ -41,9 +41,9 @@ from gateway.services.ticket_state import (  # the ticket services' whole surfac
 from store.models import Ticket
 
 __all__ = [
-    "REQUEST_TYPES", "act", "add_message", "confirm", "convert", "ensure_party",
-    "find_order", "find_ticket", "open_ticket", "recompute_vendor_deadlines", "refresh_due",
-    "set_deadline", "set_may_respond",
+    "REQUEST_TYPES", "act", "add_message", "check_confirmable", "confirm", "convert",
+    "ensure_party", "find_order", "find_ticket", "open_ticket", "recompute_vendor_deadlines",
+    "refresh_due", "set_deadline", "set_may_respond",
 ]
 
 
@@ -104,6 +104,7 @@ def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor)
     if ticket.status != Status.OPEN.value:
         raise Conflict(f"ticket #{ticket.number} is closed; nothing to confirm")
     order = ticket.order
+    check_confirmable(ticket)
     ticket.awaiting_confirmation = False
     set_deadline(ticket, rules.open_deadline(
         ctx.policy, TicketType(ticket.type), Role(ticket.created_by), order_facts(order),
@@ -113,6 +114,17 @@ def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor)
     refresh_due(ctx, ticket)
     journal.notify(session, ctx, ticket, "opened", event=event)
     return ticket
+
+
+def check_confirmable(ticket: Ticket) -> None:
+    """Refuse to confirm a request that could no longer execute (its subscription was
+    cancelled, or its order refunded in full, while it waited): it would only be processed
+    a second time."""
+    try:
+        rules.check_executable(TicketType(ticket.type), order_facts(ticket.order))
+    except Conflict as exc:
+        raise Conflict(f"{exc.message}, so the request on ticket #{ticket.number} cannot be "
+                       "confirmed; nothing was changed") from None
 
 
 def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor,

@@ -402,6 +402,9 @@ REQUEST_BASE = {A.REPLY, A.CLOSE, A.TECHSUPPORT}
 VENDOR_ON_REFUND = REQUEST_BASE | {A.REFUND, A.FULL, A.PERCENT, A.ESCALATE}
 STAFF_ON_REFUND = VENDOR_ON_REFUND | {A.PARTIAL}
 
+SUBSCRIBED = {"recurring": True, "subscription_active": True}
+REFUNDED = {"refunded_amount": Decimal("47.00")}
+
 ACTION_ROWS = [
     # id, role, ticket changes, order changes, vendor changes, allowed actions
     ("customer on refund", C, {}, {}, {}, REQUEST_BASE),
@@ -420,14 +423,34 @@ ACTION_ROWS = [
      {"kind": "physical", "shipped": True, "return_info": True}, {}, VENDOR_ON_REFUND),
     ("revoked vendor on refund", V, {}, {}, {"may_respond": False}, {A.REFUND, A.ESCALATE}),
     ("escalated refund", V, {"escalated": True}, {}, {}, VENDOR_ON_REFUND - {A.ESCALATE}),
-    ("customer on cancellation", C, {"type": T.CANCELLATION}, {"recurring": True}, {},
+    ("customer on cancellation", C, {"type": T.CANCELLATION}, SUBSCRIBED, {},
      REQUEST_BASE),
-    ("vendor on cancellation", V, {"type": T.CANCELLATION}, {"recurring": True}, {},
+    ("vendor on cancellation", V, {"type": T.CANCELLATION}, SUBSCRIBED, {},
      REQUEST_BASE | {A.REFUND, A.ESCALATE}),
-    ("staff on cancellation", S, {"type": T.CANCELLATION}, {"recurring": True}, {},
+    ("staff on cancellation", S, {"type": T.CANCELLATION}, SUBSCRIBED, {},
      REQUEST_BASE | {A.REFUND, A.ESCALATE}),
-    ("revoked vendor on cancellation", V, {"type": T.CANCELLATION}, {"recurring": True},
+    ("revoked vendor on cancellation", V, {"type": T.CANCELLATION}, SUBSCRIBED,
      {"may_respond": False}, {A.REFUND, A.ESCALATE}),
+    # a request that could no longer execute gets no deadline: no Please Refund, no reopen,
+    # no dispute that would bring it back
+    ("vendor on cancellation, subscription already cancelled", V, {"type": T.CANCELLATION},
+     {"recurring": True}, {}, REQUEST_BASE | {A.ESCALATE}),
+    ("vendor on refund, order refunded in full", V, {}, REFUNDED, {},
+     REQUEST_BASE | {A.ESCALATE}),
+    ("staff on a closed refund, order refunded in full", S, {"status": Status.CLOSED},
+     REFUNDED, {}, set()),
+    ("staff on a closed cancellation, subscription cancelled", S,
+     {"type": T.CANCELLATION, "status": Status.CLOSED}, {"recurring": True}, {}, set()),
+    ("staff on a closed cancellation, subscription active", S,
+     {"type": T.CANCELLATION, "status": Status.CLOSED}, SUBSCRIBED, {}, {A.REOPEN}),
+    ("staff on a closed tech-support ticket, order refunded in full", S,
+     {"type": T.TECH_SUPPORT, "status": Status.CLOSED}, REFUNDED, {}, {A.REOPEN}),
+    ("customer, refund changed to tech support, order since refunded", C,
+     {"type": T.TECH_SUPPORT, "disputable_until": NOW, "restore_type": T.REFUND}, REFUNDED, {},
+     {A.REPLY, A.CLOSE, A.AGREE}),
+    ("customer, cancellation closed by the vendor, subscription since cancelled", C,
+     {"type": T.CANCELLATION, "status": Status.CLOSED,
+      "disputable_until": NOW + timedelta(days=20)}, {"recurring": True}, {}, {A.AGREE}),
     ("customer on tech support", C, {"type": T.TECH_SUPPORT}, {}, {},
      {A.REPLY, A.CLOSE, A.REFUND}),
     ("vendor on tech support", V, {"type": T.TECH_SUPPORT}, {}, {},
@@ -501,7 +524,7 @@ ERROR_ROWS = [
     ("reply on a closed ticket", A.REPLY, V, {"status": Status.CLOSED}, {}, {}, Conflict,
      "closed"),
     ("quantity of one", A.QUANTITY, V, {}, {}, {}, Conflict, "quantity of 1"),
-    ("kind change on a cancellation", A.FULL, V, {"type": T.CANCELLATION}, {"recurring": True},
+    ("kind change on a cancellation", A.FULL, V, {"type": T.CANCELLATION}, SUBSCRIBED,
      {}, Conflict, "cancellation has no refund kind"),
     ("kind change on tech support", A.PERCENT, V, {"type": T.TECH_SUPPORT}, {}, {}, Conflict,
      "turn it into a refund"),
