@@ -188,7 +188,8 @@ class Renderer:
         return values
 
 
-def _environment() -> Environment:
+def _environment(locale: str) -> Environment:
+    """The mail templates; `i18n.environments` installs `locale`'s catalogue."""
     env = Environment(
         loader=PackageLoader("templates", "email"),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),

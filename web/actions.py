@@ -6,7 +6,7 @@ button; the change is made by the POST that button sends, with its CSRF field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from gateway.domain import actions, rules
 from gateway.domain.errors import Conflict, NotFound, UserError
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.domain.links import ACTION_PATHS
+from gateway.domain.texts import Text, _
 from gateway.domain.tokens import Claim
 from gateway.services import journal, tickets
 from gateway.services.context import Actor
@@ -27,21 +28,24 @@ from store.models import Ticket
 from web.pages import Web, checked_form
 
 PURPOSE_OF_PATH = {path: purpose for purpose, path in ACTION_PATHS.items()}
-_BUTTON = {"confirm": "Confirm Request", "dispute": "I Did Not Agree",
-           "to_refund": "Change to Refund"}
-_TYPE = {"refund": "refund", "cancellation": "cancellation", "tech_support": "tech-support"}
+_BUTTON = {"confirm": _("Confirm Request"), "dispute": _("I Did Not Agree"),
+           "to_refund": _("Change to Refund")}
+# a ticket type inside a sentence ("The refund request on ticket #5 ...")
+_TYPE = {"refund": _("refund request"), "cancellation": _("cancellation request"),
+         "tech_support": _("tech-support request")}
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What a one-click page says: before (with its button) or after acting."""
 
-    title: str
-    message: str
+    title: Text
+    message: Text
     number: int
     when: datetime | None = None
     zone: str = "UTC"
-    button: str | None = None
+    button: Text | None = None
+    locale: str | None = None  # the party's own language
 
 
 def _due(deadline: rules.Deadline | None) -> datetime | None:
@@ -53,8 +57,8 @@ def _check(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, par
     """Raise what the rules say when the action cannot be taken now."""
     if purpose == "confirm":
         if ticket.status != "open":
-            raise Conflict(f"ticket #{ticket.number} is closed; there is nothing to confirm")
-        tickets.check_confirmable(ticket)
+            raise Conflict(_("ticket #%(n)s is closed; there is nothing to confirm",
+                             n=ticket.number))
         return
     action = Action.DISPUTE if purpose == "dispute" else Action.REFUND
     order = ticket.order
@@ -62,41 +66,66 @@ def _check(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, par
                        order_facts(order), vendor_facts(order.vendor), now)
 
 
+def _party_locale(ticket: Ticket, party: Role) -> str | None:
+    if party is Role.CUSTOMER:
+        return ticket.order.locale
+    return ticket.order.vendor.locale if party is Role.VENDOR else None
+
+
+def viewer_locale(runtime: Runtime, claim: Claim) -> str | None:
+    """The language of the link's party, for a page that says why nothing was done."""
+    with runtime.sessions() as session:
+        try:
+            return _party_locale(tickets.find_ticket(session, claim.subject_id), claim.party)
+        except NotFound:
+            return None
+
+
 def preview(runtime: Runtime, purpose: str, claim: Claim, now: datetime) -> Outcome:
     with runtime.sessions() as session:
         ticket = tickets.find_ticket(session, claim.subject_id)
-        order, zone, number = ticket.order, ticket.order.vendor.timezone, ticket.number
-        kind = _TYPE[ticket.type]
-        if purpose == "confirm" and not ticket.awaiting_confirmation:
-            return Outcome("Already confirmed",
-                           f"The {kind} request on ticket #{number} is already confirmed; "
-                           "nothing more is needed.", number, ticket.process_at, zone)
-        _check(runtime, session, purpose, ticket, claim.party, now)
-        if purpose == "confirm":
-            due = _due(rules.open_deadline(runtime.policy, TicketType(ticket.type),
-                                           Role(ticket.created_by), order_facts(order),
-                                           vendor_facts(order.vendor), now))
-            return Outcome(
-                "Confirm your request",
-                f"We received a {kind} request for order {order.receipt} by mail. Confirm "
-                "that you sent it; until you do, nothing happens. Once confirmed, it is "
-                "processed at the time below unless the vendor answers first.",
-                number, due, zone, _BUTTON[purpose])
-        if purpose == "dispute":
-            restored = _TYPE[ticket.restore_type or ticket.type]
-            due = rules.quick_deadline(runtime.policy, now).due_at
-            return Outcome(
-                "Did you agree?",
-                f"The vendor closed or changed your {restored} request on ticket #{number}. "
-                "If you did not agree, press the button: the request comes back and is "
-                "processed at the time below.", number, due, zone, _BUTTON[purpose])
-        due = _due(rules.open_deadline(runtime.policy, TicketType.REFUND, claim.party,
-                                       order_facts(order), vendor_facts(order.vendor), now))
+        outcome = _preview(runtime, session, purpose, ticket, claim, now)
+        return replace(outcome, locale=_party_locale(ticket, claim.party))
+
+
+def _preview(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, claim: Claim,
+             now: datetime) -> Outcome:
+    order, zone, number = ticket.order, ticket.order.vendor.timezone, ticket.number
+    kind = _TYPE[ticket.type]
+    if purpose == "confirm" and not ticket.awaiting_confirmation:
+        return Outcome(_("Already confirmed"),
+                       _("The %(request)s on ticket #%(n)s is already confirmed; nothing "
+                         "more is needed.", request=kind, n=number),
+                       number, ticket.process_at, zone)
+    _check(runtime, session, purpose, ticket, claim.party, now)
+    if purpose == "confirm":
+        due = _due(rules.open_deadline(runtime.policy, TicketType(ticket.type),
+                                       Role(ticket.created_by), order_facts(order),
+                                       vendor_facts(order.vendor), now))
         return Outcome(
-            "Turn this ticket into a refund request",
-            f"Ticket #{number} is a tech-support ticket for order {order.receipt}. Press the "
-            "button to ask for a refund instead; it is processed at the time below unless the "
-            "vendor answers first.", number, due, zone, _BUTTON[purpose])
+            _("Confirm your request"),
+            _("We received a %(request)s for order %(receipt)s by mail. Confirm that you "
+              "sent it; until you do, nothing happens. Once confirmed, it is processed at "
+              "the time below unless the vendor answers first.", request=kind,
+              receipt=order.receipt),
+            number, due, zone, _BUTTON[purpose])
+    if purpose == "dispute":
+        restored = _TYPE[ticket.restore_type or ticket.type]
+        due = rules.quick_deadline(runtime.policy, now).due_at
+        return Outcome(
+            _("Did you agree?"),
+            _("The vendor closed or changed your %(request)s on ticket #%(n)s. If you did "
+              "not agree, press the button: the request comes back and is processed at "
+              "the time below.", request=restored, n=number),
+            number, due, zone, _BUTTON[purpose])
+    due = _due(rules.open_deadline(runtime.policy, TicketType.REFUND, claim.party,
+                                   order_facts(order), vendor_facts(order.vendor), now))
+    return Outcome(
+        _("Turn this ticket into a refund request"),
+        _("Ticket #%(n)s is a tech-support ticket for order %(receipt)s. Press the button "
+          "to ask for a refund instead; it is processed at the time below unless the "
+          "vendor answers first.", n=number, receipt=order.receipt),
+        number, due, zone, _BUTTON[purpose])
 
 
 def perform(runtime: Runtime, purpose: str, claim: Claim) -> Outcome:
@@ -110,29 +139,32 @@ def perform(runtime: Runtime, purpose: str, claim: Claim) -> Outcome:
             if was_waiting:
                 _check(runtime, session, purpose, ticket, claim.party, ctx.now)
             ticket = tickets.confirm(session, ctx, ticket, actor)
-            title = "Request confirmed" if was_waiting else "Already confirmed"
-            message = f"Thank you. Your request on ticket #{ticket.number} is confirmed."
+            title = _("Request confirmed") if was_waiting else _("Already confirmed")
+            message = _("Thank you. Your request on ticket #%(n)s is confirmed.",
+                        n=ticket.number)
         elif purpose == "dispute":
             ticket = tickets.act(session, ctx, ticket.number, Action.DISPUTE, actor)
-            title = "Your request is back"
-            message = (f"Your disagreement is recorded and the {_TYPE[ticket.type]} request on "
-                       f"ticket #{ticket.number} is open again.")
+            title = _("Your request is back")
+            message = _("Your disagreement is recorded and the %(request)s on ticket #%(n)s is "
+                        "open again.", request=_TYPE[ticket.type], n=ticket.number)
         else:
             ticket = tickets.act(session, ctx, ticket.number, Action.REFUND, actor)
-            title = "Refund requested"
-            message = f"Ticket #{ticket.number} is now a refund request."
+            title = _("Refund requested")
+            message = _("Ticket #%(n)s is now a refund request.", n=ticket.number)
         if ticket.process_at is not None:
-            message += " It will be processed at the time below unless it is settled first."
+            message = _("%(done)s It will be processed at the time below unless it is settled "
+                        "first.", done=message)
         return Outcome(title, message, ticket.number, ticket.process_at,
-                       ticket.order.vendor.timezone)
+                       ticket.order.vendor.timezone,
+                       locale=_party_locale(ticket, claim.party))
 
 
 def routes(web: Web) -> list[Route]:
     async def endpoint(request: Request) -> Response:
         purpose = PURPOSE_OF_PATH.get(request.path_params["kind"])
         if purpose is None:
-            return web.problem(404, "Page not found", "There is no such page. Use the link "
-                               "in your mail, or reply to the mail instead.")
+            return web.problem(404, _("Page not found"), _("There is no such page. Use the "
+                               "link in your mail, or reply to the mail instead."))
         claim = web.claim(request.path_params["token"], purpose)
         if isinstance(claim, Response):
             return claim
@@ -147,10 +179,12 @@ def routes(web: Web) -> list[Route]:
             else:
                 outcome = await web.run(preview, web.runtime, purpose, claim, web.now())
         except NotFound:
-            return web.problem(404, "No such ticket", "This ticket does not exist any more.")
+            return web.problem(404, _("No such ticket"),
+                               _("This ticket does not exist any more."))
         except UserError as exc:
-            return web.refused(exc.message, ticket_page)
+            locale = await web.run(viewer_locale, web.runtime, claim)
+            return web.refused(exc.message, ticket_page, locale=locale)
         return web.page(request, "action.html.j2",
-                        {"outcome": outcome, "ticket_page": ticket_page})
+                        {"outcome": outcome, "ticket_page": ticket_page}, locale=outcome.locale)
 
     return [Route("/a/{kind}/{token}", endpoint, methods=["GET", "POST"])]

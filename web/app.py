@@ -19,9 +19,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.domain.texts import _
 from gateway.services.runtime import Runtime
 from web import actions, api, ops, receipt, ticket
-from web.pages import SecurityHeaders, Web
+from web.pages import SecurityHeaders, ViewerLanguage, Web
 
 log = logging.getLogger("ticketgw.web")
 
@@ -47,31 +48,32 @@ def create_app(runtime: Runtime, *, broker_check: Callable[[], bool] | None = No
             return api.error_response(404, "not_found", "there is no such API path; see "
                                       f"{api.PREFIX}/openapi.json")
         if status == 405:
-            return web.problem(405, "Not allowed", "This page cannot be used that way. Open "
-                               "the link from your mail in a browser.")
-        return web.problem(status, "Page not found", "There is no such page. Use the link in "
-                           "your mail, or reply to the mail instead.")
+            return web.problem(405, _("Not allowed"), _("This page cannot be used that way. Open "
+                               "the link from your mail in a browser."))
+        return web.problem(status, _("Page not found"), _("There is no such page. Use the link "
+                           "in your mail, or reply to the mail instead."))
 
     async def database_down(request: Request, exc: Exception) -> Response:
         log.warning("web: database unavailable", extra={"error": type(exc).__name__})
         if _in_api(request):
             return api.error_response(503, "unavailable", "the database is busy or being "
                                       "maintained, so nothing was changed; try again soon")
-        return web.problem(503, "Try again soon", "The service is busy or being maintained, "
-                           "so nothing was changed. Please try again in a few minutes.")
+        return web.problem(503, _("Try again soon"), _("The service is busy or being "
+                           "maintained, so nothing was changed. Please try again in a few "
+                           "minutes."))
 
     async def internal(request: Request, exc: Exception) -> Response:
         log.exception("web: internal error", extra={"route": request.scope.get("route_name")})
         if _in_api(request):
             return api.error_response(500, "internal", "something went wrong and nothing was "
                                       "changed; try again later")
-        return web.problem(500, "Something went wrong", "Nothing was changed. Please try again "
-                           "later, or reply to the mail instead.")
+        return web.problem(500, _("Something went wrong"), _("Nothing was changed. Please try "
+                           "again later, or reply to the mail instead."))
 
     return Starlette(
         routes=[*ticket.routes(web), *receipt.routes(web), *actions.routes(web),
                 *ops.routes(web), *api.routes(runtime, api_rate)],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(ViewerLanguage)],
         exception_handlers={HTTPException: http_error, OperationalError: database_down,
                             Exception: internal},
     )

@@ -1,7 +1,16 @@
-"""What every page shares: templates, security headers, CSRF, bounded forms, link checks."""
+"""What every page shares: templates, security headers, CSRF, bounded forms, link checks, and
+the viewer's language.
+
+A page is in its viewer's language: the party's own locale when the page knows the party
+(customer: the order's; vendor: the vendor's), else the browser's `Accept-Language`, else
+English. Every page's words come from the message catalogue (`gateway.services.i18n`): one
+Jinja2 environment per locale, dates and money formatted by Babel in that locale.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import hashlib
 import hmac
 import secrets
@@ -10,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 import nh3
@@ -21,7 +29,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.domain.links import link_expiry
+from gateway.domain.locales import DEFAULT_LOCALE, LOCALES
+from gateway.domain.texts import Text, _
 from gateway.domain.tokens import Claim, InvalidToken
+from gateway.services import i18n
 from gateway.services.runtime import Runtime
 
 T = TypeVar("T")
@@ -63,6 +74,28 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# The request's Accept-Language, for pages that know no party (errors, expired links, sign-in).
+_ACCEPT_LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("accept_language",
+                                                                       default="")
+
+
+class ViewerLanguage:
+    """Pure ASGI middleware: remembers the request's Accept-Language for `Web.locale`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"accept-language":
+                    _ACCEPT_LANGUAGE.set(value.decode("latin-1")[:200])
+                    break
+            else:
+                _ACCEPT_LANGUAGE.set("")
+        await self.app(scope, receive, send)
+
+
 class Csrf:
     """Signed double-submit: a random nonce in a cookie, HMAC(nonce, page path) in the form.
 
@@ -99,27 +132,48 @@ def _sanitised(html: str | None) -> Markup | None:
     return Markup(nh3.clean(html)) if html else None
 
 
-def _when(value: datetime | None, zone: str = "UTC") -> str:
-    """Times shown to people are in the vendor's zone, with its name (SPEC 11.14)."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") + f" ({zone})"
+def _when(value: datetime | None, zone: str = "UTC", *, locale: str = DEFAULT_LOCALE) -> str:
+    """Times shown to people are in the vendor's zone, with its name (SPEC 11.14), in the
+    viewer's format: `Thu, Mar 5, 2026, 10:00 AM (Europe/Berlin)`."""
+    return i18n.format_when(value, locale, zone)
 
 
-def _label(code: str | None) -> str:
-    return (code or "").replace("_", " ").capitalize()
+def _short(value: datetime | None, zone: str = "UTC", *, locale: str = DEFAULT_LOCALE) -> str:
+    """A time in a list whose heading names the zone: no zone name on every line."""
+    return i18n.format_when(value, locale, zone, with_zone=False, weekday=False)
 
 
-def make_environment() -> Environment:
+def _money(value: object, currency: str | None = None, *, locale: str = DEFAULT_LOCALE) -> str:
+    """An amount in the viewer's format: `$47.00`, `47,00 $US`, `47,00 $`, `US$ 47,00`."""
+    return i18n.format_money(value, currency, locale)
+
+
+def _label(code: str | None, group: str | None = None, *, locale: str = DEFAULT_LOCALE) -> str:
+    """A code (`not_satisfied`) by its label in the viewer's language."""
+    return i18n.label(group, code, locale)
+
+
+def _say(text: Text | str | None, *, locale: str = DEFAULT_LOCALE) -> str:
+    return i18n.say(text, locale)
+
+
+def make_environment(locale: str = DEFAULT_LOCALE) -> Environment:
+    """The page templates with the words and formats of `locale` (`i18n.install` adds the
+    catalogue itself)."""
     env = Environment(
         loader=PackageLoader("web", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters["when"] = _when
-    env.filters["label"] = _label
+    env.filters["when"] = functools.partial(_when, locale=locale)
+    env.filters["label"] = functools.partial(_label, locale=locale)
+    env.filters["money"] = functools.partial(_money, locale=locale)
+    env.filters["say"] = functools.partial(_say, locale=locale)
+    env.filters["bytes"] = functools.partial(i18n.format_size, locale=locale)
+    env.globals["colon"] = i18n.colon(locale)
     env.filters["sanitised"] = _sanitised
     return env
 
@@ -131,41 +185,57 @@ class Web:
     runtime: Runtime
     broker_check: Callable[[], bool]
     csrf: Csrf = field(init=False)
-    env: Environment = field(init=False)
+    envs: Mapping[str, Environment] = field(init=False)
 
     def __post_init__(self) -> None:
         self.csrf = Csrf(self.runtime.settings.secret_key)
-        self.env = make_environment()
+        self.envs = i18n.environments(make_environment, LOCALES)
+
+    @property
+    def env(self) -> Environment:
+        """The English environment (for code that renders outside a request)."""
+        return self.envs[DEFAULT_LOCALE]
+
+    def locale(self, party_locale: str | None = None) -> str:
+        """The viewer's locale: the party's own, else the browser's, else English."""
+        return i18n.negotiate(_ACCEPT_LANGUAGE.get(), party_locale)
 
     def now(self) -> datetime:
         return self.runtime.clock.now()
 
     def page(self, request: Request, template: str, context: Mapping[str, Any],
-             status: int = 200) -> HTMLResponse:
+             status: int = 200, *, locale: str | None = None) -> HTMLResponse:
         """A page; one with forms gets the CSRF field and its cookie."""
         nonce = self.csrf.nonce(request)
-        html = self.env.get_template(template).render(
+        loc = self.locale(locale)
+        html = self.envs[loc].get_template(template).render(
             **context, csrf=self.csrf.field(nonce, request.url.path), path=request.url.path)
-        response = HTMLResponse(html, status_code=status)
+        response = HTMLResponse(html, status_code=status, headers={"content-language": loc})
         response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/")
         return response
 
-    def problem(self, status: int, title: str, message: str, *,
-                back: str | None = None, back_label: str = "Back") -> HTMLResponse:
-        html = self.env.get_template("message.html.j2").render(
-            title=title, message=message, back=back, back_label=back_label)
-        return HTMLResponse(html, status_code=status)
+    def problem(self, status: int, title: str | Text, message: str | Text, *,
+                back: str | None = None, back_label: str | Text | None = None,
+                locale: str | None = None) -> HTMLResponse:
+        """A page that says what went wrong, in the viewer's language (a `Text` is said in
+        it; a plain string, such as an error from outside the catalogue, is shown as it is)."""
+        loc = self.locale(locale)
+        html = self.envs[loc].get_template("message.html.j2").render(
+            title=i18n.say(title, loc), message=_sentence(i18n.say(message, loc)), back=back,
+            back_label=i18n.say(back_label or _("Back"), loc))
+        return HTMLResponse(html, status_code=status, headers={"content-language": loc})
 
-    def refused(self, message: str, back: str | None) -> HTMLResponse:
-        return self.problem(409, "Not done", _sentence(message), back=back)
+    def refused(self, message: str | Text, back: str | None, *,
+                locale: str | None = None) -> HTMLResponse:
+        return self.problem(409, _("Not done"), message, back=back, locale=locale)
 
-    def forbidden_form(self, back: str) -> HTMLResponse:
+    def forbidden_form(self, back: str, *, locale: str | None = None) -> HTMLResponse:
         return self.problem(
-            403, "Form expired",
-            "This form could not be checked, so nothing was changed. Open the page again "
-            "from the link in your mail and send the form from there.",
-            back=back, back_label="Open the page again")
+            403, _("Form expired"),
+            _("This form could not be checked, so nothing was changed. Open the page again "
+               "from the link in your mail and send the form from there."),
+            back=back, back_label=_("Open the page again"), locale=locale)
 
     def claim(self, token: str, purpose: str) -> Claim | HTMLResponse:
         """The token's claim, or the 404/410 page a person can act on."""
@@ -174,13 +244,13 @@ class Web:
         except InvalidToken as exc:
             if exc.code == "expired_token":
                 return self.problem(
-                    410, "Link expired",
-                    "This link has expired. Use the link in a newer mail about the same "
-                    "ticket or order, or simply reply to that mail.")
+                    410, _("Link expired"),
+                    _("This link has expired. Use the link in a newer mail about the same "
+                       "ticket or order, or simply reply to that mail."))
             return self.problem(
-                404, "Link not valid",
-                "This link is not valid. Check that it was copied whole from the mail, or "
-                "reply to the mail instead.")
+                404, _("Link not valid"),
+                _("This link is not valid. Check that it was copied whole from the mail, or "
+                   "reply to the mail instead."))
 
     def sign_ticket_page(self, number: int, claim: Claim) -> str:
         """A ticket page for the same party, valid as long as the link that led here."""
@@ -222,9 +292,9 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def too_large(web: Web) -> Response:
-    return web.problem(413, "Too long",
-                       "That text is too long for the page. Send it by replying to the mail "
-                       "instead; long messages and attachments are welcome there.")
+    return web.problem(413, _("Too long"),
+                       _("That text is too long for the page. Send it by replying to the mail "
+                          "instead; long messages and attachments are welcome there."))
 
 
 async def checked_form(web: Web, request: Request) -> dict[str, str] | Response:

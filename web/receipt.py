@@ -17,6 +17,7 @@ from gateway.domain.errors import Conflict, NotFound, UserError
 from gateway.domain.facts import Role, TicketType
 from gateway.domain.links import link_expiry
 from gateway.domain.reasons import CODES
+from gateway.domain.texts import _
 from gateway.domain.tokens import Claim
 from gateway.services import journal, tickets
 from gateway.services.context import Actor
@@ -26,20 +27,21 @@ from web.pages import Web, checked_form
 
 RESEND_PAUSE = timedelta(minutes=10)  # one receipt mail per order in this time, at most
 _REQUESTS = (
-    ("tech_support", "Request Tech Support"),
-    ("refund", "Request a Refund"),
-    ("cancellation", "Request a Cancellation"),
+    ("tech_support", _("Request Tech Support")),
+    ("refund", _("Request a Refund")),
+    ("cancellation", _("Request a Cancellation")),
 )
 _DONE = {
-    "resent": "Your receipt is being mailed to you again.",
-    "email": "Your email address was changed; mail about this order goes there from now on.",
+    "resent": _("Your receipt is being mailed to you again."),
+    "email": _("Your email address was changed; mail about this order goes there from now "
+               "on."),
 }
 
 
 def _order(session: Session, claim: Claim) -> Order:
     order = session.get(Order, claim.subject_id)
     if order is None:
-        raise NotFound("this order does not exist any more")
+        raise NotFound(_("this order does not exist any more"))
     return order
 
 
@@ -62,6 +64,7 @@ def load(runtime: Runtime, claim: Claim) -> dict[str, Any]:
             "payments": list(order.payments),
             "zone": order.vendor.timezone,
             "download": safe_download(order.shop_url),
+            "locale": order.locale,
             "requests": [(t, label, CODES[TicketType(t)]) for t, label in _REQUESTS
                          if t != "cancellation" or active],
         }
@@ -77,8 +80,8 @@ def _resend(runtime: Runtime, claim: Claim) -> None:
                 OutboxMail.created_at > ctx.recorded_at - RESEND_PAUSE)
         ).scalar_one()
         if recent:
-            raise Conflict("your receipt was mailed a few minutes ago; check your inbox and "
-                           "spam folder, and try again in ten minutes if it has not arrived")
+            raise Conflict(_("your receipt was mailed a few minutes ago; check your inbox and "
+                             "spam folder, and try again in ten minutes if it has not arrived"))
         journal.notify_order(session, ctx, order, "receipt", Role.CUSTOMER)
 
 
@@ -100,7 +103,7 @@ def _open(runtime: Runtime, claim: Claim, form: dict[str, str]) -> int:
     try:
         ticket_type = TicketType(form.get("type", ""))
     except ValueError:
-        raise UserError("choose tech support, a refund or a cancellation") from None
+        raise UserError(_("choose tech support, a refund or a cancellation")) from None
     with runtime.sessions.begin() as session:
         order = _order(session, claim)
         actor = Actor(Role.CUSTOMER, order.customer_email, source="web")
@@ -108,6 +111,13 @@ def _open(runtime: Runtime, claim: Claim, form: dict[str, str]) -> int:
                                      actor, reason=form.get("reason") or None,
                                      comment=form.get("comment", "").strip() or None)
         return ticket.number
+
+
+def customer_locale(runtime: Runtime, claim: Claim) -> str | None:
+    """The language of the order's customer, for a page that did not load the order."""
+    with runtime.sessions() as session:
+        order = session.get(Order, claim.subject_id)
+        return order.locale if order is not None else None
 
 
 def routes(web: Web) -> list[Route]:
@@ -122,14 +132,15 @@ def routes(web: Web) -> list[Route]:
         try:
             return await web.run(load, web.runtime, claim)
         except NotFound as exc:
-            return web.problem(404, "No such order", exc.message)
+            return web.problem(404, _("No such order"), exc.message)
 
     async def show(request: Request) -> Response:
         context = await loaded(request)
         if isinstance(context, Response):
             return context
         done = _DONE.get(request.query_params.get("done", ""))
-        return web.page(request, "receipt.html.j2", {**context, "done": done})
+        return web.page(request, "receipt.html.j2", {**context, "done": done},
+                        locale=context["locale"])
 
     async def printable(request: Request) -> Response:
         context = await loaded(request)
@@ -138,7 +149,8 @@ def routes(web: Web) -> list[Route]:
         page = request.url.path.rsplit("/", 1)[-1]
         template = "invoice.html.j2" if page == "invoice" else "download.html.j2"
         receipt_page = "/r/" + str(request.path_params["token"])
-        return web.page(request, template, {**context, "receipt_page": receipt_page})
+        return web.page(request, template, {**context, "receipt_page": receipt_page},
+                        locale=context["locale"])
 
     async def post(request: Request) -> Response:
         path = request.url.path
@@ -163,10 +175,12 @@ def routes(web: Web) -> list[Route]:
                 token = web.runtime.tokens.sign("ticket", number, Role.CUSTOMER, expires)
                 return RedirectResponse(f"/t/{token}", 303)
         except NotFound as exc:
-            return web.problem(404, "No such order", exc.message)
+            return web.problem(404, _("No such order"), exc.message)
         except UserError as exc:
-            return web.refused(exc.message, path)
-        return web.refused(f"the page sent an unknown action {action!r}; open it again", path)
+            locale = await web.run(customer_locale, web.runtime, claim)
+            return web.refused(exc.message, path, locale=locale)
+        return web.refused(_("the page sent an unknown action %(action)r; open it again",
+                             action=action), path)
 
     return [
         Route("/r/{token}", show, methods=["GET"]),

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from gateway.domain import actions
 from gateway.domain.errors import NotFound, UserError
 from gateway.domain.facts import Action, Role, TicketType
+from gateway.domain.texts import _
 from gateway.domain.tokens import Claim
 from gateway.services import journal, tickets
 from gateway.services.context import Actor
@@ -29,41 +30,41 @@ _KIND_ACTIONS = {
     "quantity": Action.QUANTITY,
 }
 _KIND_LABELS = {
-    "full": "Full refund",
-    "partial": "Partial: an amount",
-    "percent": "Partial: a percentage (1–80)",
-    "quantity": "Partial: a number of items",
+    "full": _("Full refund"),
+    "partial": _("Partial: an amount"),
+    "percent": _("Partial: a percentage (1–80)"),
+    "quantity": _("Partial: a number of items"),
 }
 # (form action, label), in page order. The labels are the seeds' own (CONTRACT "HTTP").
 _VENDOR_BUTTONS: tuple[tuple[str, str], ...] = (
-    ("reply", "Reply"),
-    ("close", "Close Ticket"),
-    ("techsupport", "Change to Tech Support"),
-    ("refund", "Please Refund"),
-    (KIND_FORM, "Change Refund Type"),
-    ("escalate", "Escalate"),
-    ("returned", "Acknowledge Return"),
+    ("reply", _("Reply")),
+    ("close", _("Close Ticket")),
+    ("techsupport", _("Change to Tech Support")),
+    ("refund", _("Please Refund")),
+    (KIND_FORM, _("Change Refund Type")),
+    ("escalate", _("Escalate")),
+    ("returned", _("Acknowledge Return")),
 )
 _CUSTOMER_BUTTONS: tuple[tuple[str, str], ...] = (
-    ("reply", "Reply"),
-    ("close", "Close Ticket"),
-    ("techsupport", "Change to Tech Support"),
-    ("refund", "Change to Refund"),
-    ("dispute", "I Did Not Agree"),
-    ("agree", "I Agree"),
+    ("reply", _("Reply")),
+    ("close", _("Close Ticket")),
+    ("techsupport", _("Change to Tech Support")),
+    ("refund", _("Change to Refund")),
+    ("dispute", _("I Did Not Agree")),
+    ("agree", _("I Agree")),
 )
-_STAFF_BUTTONS = (*_VENDOR_BUTTONS, ("reopen", "Reopen Ticket"))
+_STAFF_BUTTONS = (*_VENDOR_BUTTONS, ("reopen", _("Reopen Ticket")))
 _DONE = {
-    "reply": "Your reply was added and mailed to the other party.",
-    "close": "The ticket is closed.",
-    "techsupport": "The ticket is now a tech-support ticket.",
-    "refund": "Done: the refund is on its way as described below.",
-    KIND_FORM: "The refund type was changed.",
-    "escalate": "The ticket was escalated to the marketplace's staff.",
-    "returned": "The return is acknowledged; the refund runs now.",
-    "dispute": "Your disagreement is recorded; the request will be processed.",
-    "agree": "Thank you; your agreement is recorded.",
-    "reopen": "The ticket is open again.",
+    "reply": _("Your reply was added and mailed to the other party."),
+    "close": _("The ticket is closed."),
+    "techsupport": _("The ticket is now a tech-support ticket."),
+    "refund": _("Done: the refund is on its way as described below."),
+    KIND_FORM: _("The refund type was changed."),
+    "escalate": _("The ticket was escalated to the marketplace's staff."),
+    "returned": _("The return is acknowledged; the refund runs now."),
+    "dispute": _("Your disagreement is recorded; the request will be processed."),
+    "agree": _("Thank you; your agreement is recorded."),
+    "reopen": _("The ticket is open again."),
 }
 
 
@@ -89,13 +90,32 @@ def buttons(party: Role, ticket_type: TicketType, allowed: frozenset[Action]) ->
         if Action(action) not in allowed:
             continue
         if party is Role.STAFF and action == "refund" and ticket_type is TicketType.TECH_SUPPORT:
-            label = "Change to Refund"
+            label = _("Change to Refund")
         shown.append(Button(action, label, comment_required=action in ("reply", "escalate")))
     return shown
 
 
 def _party_email(ticket: Ticket, party: Role, runtime: Runtime) -> str:
     return journal.party_address(ticket, party, runtime.settings.staff_email)[0]
+
+
+def party_locale(ticket: Ticket, party: Role) -> str | None:
+    """The language the party chose: the order's for the customer, the vendor's own for the
+    vendor; staff read the page in their browser's."""
+    if party is Role.CUSTOMER:
+        return ticket.order.locale
+    if party is Role.VENDOR:
+        return ticket.order.vendor.locale
+    return None
+
+
+def viewer_locale(runtime: Runtime, claim: Claim) -> str | None:
+    """`party_locale` of the link's ticket, for a page that did not load it (None: gone)."""
+    with runtime.sessions() as session:
+        try:
+            return party_locale(tickets.find_ticket(session, claim.subject_id), claim.party)
+        except NotFound:
+            return None
 
 
 def load_page(runtime: Runtime, claim: Claim, now: datetime) -> dict[str, Any]:
@@ -117,6 +137,7 @@ def load_page(runtime: Runtime, claim: Claim, now: datetime) -> dict[str, Any]:
             "events": list(ticket.events),
             "buttons": buttons(claim.party, TicketType(ticket.type), allowed),
             "expires_at": claim.expires_at,
+            "locale": party_locale(ticket, claim.party),
         }
 
 
@@ -128,17 +149,19 @@ def apply(runtime: Runtime, claim: Claim, form: dict[str, str]) -> int:
     if name == KIND_FORM:
         kind = form.get("kind", "")
         if kind not in _KIND_ACTIONS:
-            raise UserError("choose a refund type: full, an amount, a percentage or a quantity")
+            raise UserError(_("choose a refund type: full, an amount, a percentage or a "
+                              "quantity"))
         action = _KIND_ACTIONS[kind]
         value = form.get("value", "").strip() or None
     else:
         try:
             action = Action(name)
         except ValueError:
-            raise UserError(f"the page sent an unknown action {name!r}; open it again") from None
+            raise UserError(_("the page sent an unknown action %(action)r; open it again",
+                              action=name)) from None
     if action is Action.ESCALATE and not comment:
-        raise UserError("an escalation needs an explanation for the staff; write one and "
-                        "press Escalate again")
+        raise UserError(_("an escalation needs an explanation for the staff; write one and "
+                          "press Escalate again"))
     with runtime.sessions.begin() as session:
         ticket = tickets.find_ticket(session, claim.subject_id)
         actor = Actor(claim.party, _party_email(ticket, claim.party, runtime), source="web")
@@ -155,10 +178,12 @@ def routes(web: Web) -> list[Route]:
         try:
             context = await web.run(load_page, web.runtime, claim, web.now())
         except NotFound:
-            return web.problem(404, "No such ticket",
-                               "This ticket does not exist any more. Reply to the mail instead.")
+            return web.problem(404, _("No such ticket"),
+                               _("This ticket does not exist any more. Reply to the mail "
+                                 "instead."))
         done = _DONE.get(request.query_params.get("done", ""))
-        return web.page(request, "ticket.html.j2", {**context, "done": done})
+        return web.page(request, "ticket.html.j2", {**context, "done": done},
+                        locale=context["locale"])
 
     async def post(request: Request) -> Response:
         path = request.url.path
@@ -171,9 +196,10 @@ def routes(web: Web) -> list[Route]:
         try:
             landed = await web.run(apply, web.runtime, claim, form)
         except NotFound as exc:
-            return web.problem(404, "No such ticket", exc.message)
+            return web.problem(404, _("No such ticket"), exc.message)
         except UserError as exc:
-            return web.refused(exc.message, path)
+            locale = await web.run(viewer_locale, web.runtime, claim)
+            return web.refused(exc.message, path, locale=locale)
         target = path if landed == claim.subject_id else web.sign_ticket_page(landed, claim)
         action = form.get("action", "")
         return RedirectResponse(f"{target}?done={action}" if action in _DONE else target, 303)

@@ -60,9 +60,43 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "percent": N_("Partial refund (percent)"),
         "quantity": N_("Partial refund (quantity)"),
     },
+    "subscription": {"active": N_("Active"), "cancelled": N_("Cancelled")},
+    # where a message came from, as "…, by email" says it under the message
+    "source": {
+        "email": N_("by email"),
+        "web": N_("on the web page"),
+        "api": N_("through the API"),
+        "cli": N_("by the command line"),
+        "system": N_("by the system"),
+    },
+    # the kinds of the event log (docs/events.md), as a ticket page lists them
+    "event": {
+        "opened": N_("Ticket opened"),
+        "type": N_("Type changed"),
+        "status": N_("Status changed"),
+        "refund_kind": N_("Refund type changed"),
+        "process_at": N_("Deadline changed"),
+        "escalated": N_("Escalated"),
+        "not_processed": N_("Could not be processed"),
+        "consent": N_("Customer agreed"),
+        "dispute": N_("Customer disputed"),
+        "confirmed": N_("Request confirmed"),
+        "returned": N_("Return acknowledged"),
+        "reply": N_("Reply added"),
+        "inactivity_warning": N_("Inactivity warning"),
+        "processed": N_("Processed"),
+        "customer_email": N_("Customer's address changed"),
+        "follow_up": N_("Follow-up ticket"),
+    },
 }
 
 
-def english_label(group: str, code: str | None) -> str:
-    """The English label of `code` in `group`; the code itself when it has none."""
-    return LABELS.get(group, {}).get(code or "", code or "")
+def english_label(group: str | None, code: str | None) -> str:
+    """The English label of `code` in `group` (without a group: the first group that has the
+    code); the code itself when it has none."""
+    if group is not None:
+        return LABELS.get(group, {}).get(code or "", code or "")
+    for codes in LABELS.values():
+        if code and code in codes:
+            return codes[code]
+    return code or ""

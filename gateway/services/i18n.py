@@ -26,7 +26,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_datetime
+from babel.dates import format_skeleton, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -100,8 +100,9 @@ def say(text: Text | str | None, locale: str) -> str:
         return text.msgid % params
 
 
-def label(group: str, code: str | None, locale: str) -> str:
-    """The label of a code in `locale` (`refund` → `Demande de remboursement`)."""
+def label(group: str | None, code: str | None, locale: str) -> str:
+    """The label of a code in `locale` (`refund` → `Demande de remboursement`); without a
+    group, the first group that has the code."""
     english = english_label(group, code)
     return gettext(english, locale=locale) if english else ""
 
@@ -143,16 +144,21 @@ def zone(name: str | None) -> ZoneInfo:
 
 
 def format_when(at: datetime | None, locale: str, zone_name: str | None = None, *,
-                with_zone: bool = True) -> str:
+                with_zone: bool = True, weekday: bool = True) -> str:
     """An instant in the reader's format and zone, with the zone's name (SPEC 11.14):
-    `5 mars 2026, 10:00 (Europe/Berlin)`."""
+    `jeu. 5 mars 2026, 10:00 (Europe/Berlin)`, `Thu, Mar 5, 2026, 10:00 AM (Europe/Berlin)`.
+    CLDR's patterns keep each locale's own order, words and 12/24-hour clock."""
     if at is None:
         return "—"
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     tz = zone(zone_name)
-    shown = format_datetime(at, format="medium", tzinfo=tz, locale=_babel_locale(locale))
-    shown = shown.replace("\u202f", " ")  # CLDR's narrow no-break space reads badly in mail
+    loc = _babel_locale(locale)
+    day = format_skeleton("yMMMEd" if weekday else "yMMMd", at, tzinfo=tz, locale=loc)
+    hour = format_time(at, "short", tzinfo=tz, locale=loc)
+    # the locale's own way of joining a date and a time ("{1}, {0}" in en, fr and de)
+    shown = str(get_datetime_format("medium", locale=loc)).replace("'", "").format(hour, day)
+    shown = shown.replace("\u202f", " ")  # CLDR's narrow no-break space breaks copy-paste
     return f"{shown} ({tz.key})" if with_zone else shown
 
 
@@ -169,6 +175,26 @@ def format_money(amount: object, currency: str | None, locale: str) -> str:
     return format_currency(value, currency, locale=loc).replace("\u202f", " ")
 
 
+def format_size(size: object, locale: str) -> str:
+    """A file size: `2 KB`, `1,5 Mo` (French writes octets)."""
+    try:
+        n = int(size)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return str(size)
+    units = ("o", "Ko", "Mo") if pick_locale(locale) == "fr" else ("B", "KB", "MB")
+    loc = _babel_locale(locale)
+    if n < 1024:
+        return f"{n} {units[0]}"
+    if n < 1024 * 1024:
+        return f"{format_decimal(round(n / 1024), locale=loc)} {units[1]}"
+    return f"{format_decimal(round(n / (1024 * 1024), 1), locale=loc)} {units[2]}"
+
+
+def colon(locale: str) -> str:
+    """The colon after a label: `Statut : ouvert` in French, `Status: open` elsewhere."""
+    return " : " if pick_locale(locale) == "fr" else ": "
+
+
 @functools.cache
 def _babel_locale(locale: str) -> Locale:
     return Locale.parse(pick_locale(locale))
@@ -183,11 +209,11 @@ def install(env: Environment, locale: str) -> None:
     env.globals["label"] = functools.partial(label, locale=pick_locale(locale))
 
 
-def environments(make: Callable[[], Environment],
+def environments(make: Callable[[str], Environment],
                  locales: Iterable[str] = LOCALES) -> Mapping[str, Environment]:
-    """One environment per locale, each with its catalogue installed."""
+    """One environment per locale (`make(locale)`), each with its catalogue installed."""
     made: dict[str, Environment] = {}
     for loc in locales:
-        env = made[loc] = make()
+        env = made[loc] = make(loc)
         install(env, loc)
     return made

@@ -46,7 +46,7 @@ SUBJECTS: Final[Mapping[str, str]] = {
 DATE_PATTERNS: Final[Mapping[str, str]] = {
     "en": "%Y-%m-%d %H:%M", "fr": "%d/%m/%Y %H:%M", "de": "%d.%m.%Y %H:%M", "pt": "%d/%m/%Y %H:%M",
 }
-COLON: Final[Mapping[str, str]] = {loc: " : " if loc == "fr" else ": " for loc in LOCALES}
+COLON: Final[Mapping[str, str]] = {loc: i18n.colon(loc) for loc in LOCALES}
 
 
 

@@ -30,7 +30,9 @@ VENDOR_SIX = ["Reply", "Close Ticket", "Change to Tech Support", "Please Refund"
               "Change Refund Type", "Escalate"]
 
 
-def setup_shop(rt: Runtime, **line: Any) -> int:
+def setup_shop(rt: Runtime, *, vendor_locale: str = "en", **line: Any) -> int:
+    """A vendor and one order; both read English unless told (pages are in the party's
+    language: tests/web/test_page_language.py)."""
     values: dict[str, Any] = {
         "receipt": "ABCD1234", "vendor": "acme", "sku": "ebook-1", "title": "Guide",
         "kind": "digital", "recurring": False, "customer_email": "ann@example.org",
@@ -41,7 +43,7 @@ def setup_shop(rt: Runtime, **line: Any) -> int:
     ctx = rt.context()
     with rt.sessions.begin() as session:
         vendors.add_vendor(session, ctx, STAFF, "acme", "sales@acme.example",
-                           timezone="Europe/Berlin", locale="de")
+                           timezone="Europe/Berlin", locale=vendor_locale)
         order, _ = orders.upsert_order(session, ctx, orders.parse_line(values))
         return order.id
 
