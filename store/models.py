@@ -295,3 +295,19 @@ class ImapAttempt(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tries: Mapped[int] = mapped_column(Integer)
+
+
+class IntakeHeartbeat(Base):
+    """An SMTP listener process's intake as it last reported it (every few seconds), so
+    that `/healthz` on any machine can tell a dead or restarted intake thread."""
+
+    __tablename__ = "intake_heartbeats"
+    listener: Mapped[str] = mapped_column(String(300), primary_key=True)  # host:port/pid
+    address: Mapped[str] = mapped_column(String(280))  # host:port: its successor's too
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    threads: Mapped[int] = mapped_column(Integer)
+    alive: Mapped[int] = mapped_column(Integer)
+    restarts: Mapped[int] = mapped_column(Integer)
+    restarted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,10 +1,11 @@
-"""Operator endpoints: `/healthz` (database and broker) and `/metrics` (Prometheus text)."""
+"""Operator endpoints: `/healthz` (database, broker, SMTP intake) and `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from gateway.services import metrics
 from gateway.services.deadlines import next_deadline
+from gateway.services.intake_health import UNHEALTHY, report
 from gateway.services.runtime import Runtime
 from store.models import OutboxMail, Ticket
 from web.pages import Web
@@ -121,13 +123,31 @@ def metrics_text(runtime: Runtime, now: datetime) -> bytes:
     return metrics.scrape(DatabaseGauges(runtime, now))
 
 
+async def _intake(web: Web) -> dict[str, Any] | None:
+    """The SMTP listeners' intake threads as their heartbeat rows say (None: no listener
+    reports, or the rows cannot be read)."""
+    def read() -> dict[str, Any] | None:
+        with web.runtime.sessions() as session:
+            return report(session, web.now())
+
+    with anyio.move_on_after(CHECK_SECONDS):
+        try:
+            return await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+        except SQLAlchemyError:
+            return None
+    return None
+
+
 def routes(web: Web) -> list[Route]:
     async def healthz(request: Request) -> Response:
         database = await _within(lambda: database_answers(web.runtime.engine))
         broker = await _within(web.broker_check)
-        body = {"database": "ok" if database else "unavailable",
-                "broker": "ok" if broker else "unavailable"}
-        return JSONResponse(body, status_code=200 if database and broker else 503)
+        body: dict[str, Any] = {"database": "ok" if database else "unavailable",
+                                "broker": "ok" if broker else "unavailable"}
+        intake = await _intake(web) if database else None
+        body.update(intake or {})
+        healthy = database and broker and (intake is None or intake["intake"] not in UNHEALTHY)
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def metrics(request: Request) -> Response:
         body = await web.run(metrics_text, web.runtime, web.now())

@@ -1,5 +1,5 @@
 """Intake survives what would end it: the database and the spool directory down together, an
-intake thread that dies. Whole SMTP answers over real sockets."""
+intake thread that dies. Whole SMTP answers over real sockets; health through /healthz."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 from gateway.domain.facts import Role
-from gateway.services import metrics
+from gateway.services import intake_health, metrics
 from gateway.services.runtime import Runtime
 from inbound import batching, intake
 from store.models import InboundMail
@@ -25,6 +26,7 @@ from tests.inbound.conftest import SmtpServer, World, make_mail, seed, send
 from tests.support import wait_until
 from tests.support.services import PG_ADMIN_URL, postgres_url, require_service
 from ticketgw.testing.runtime import make_runtime
+from web.app import create_app
 
 NOT_STORED = (451, b"4.3.0 we cannot store mail just now; please try again later")
 
@@ -99,7 +101,7 @@ def test_database_and_spool_both_down_answer_451_and_intake_lives_on(tmp_path: P
             runtime.close()
 
 
-def test_a_killed_intake_thread_is_restarted_and_logged(
+def test_a_killed_intake_thread_is_restarted_logged_and_reported(
         smtp: SmtpServer, world: World, caplog: pytest.LogCaptureFixture) -> None:
     """Killed while idle (before, the thread waited for mail without ever looking up, and
     once killed nothing took mail in: every later mail went unanswered)."""
@@ -119,6 +121,20 @@ def test_a_killed_intake_thread_is_restarted_and_logged(
                    rcpt=world.reply_address(number, Role.CUSTOMER))
     assert code == 250
     assert world.ticket(number)["messages"][-1]["text"] == "after the restart"  # type: ignore[index]
+
+    def reported() -> dict[str, object] | None:
+        with world.runtime.sessions() as session:
+            found = intake_health.report(session, world.runtime.clock.now())
+        return found if found and found["intake"] == "restarted" else None
+
+    wait_until(reported, message="the heartbeat row says restarted")
+    with TestClient(create_app(world.runtime)) as client:
+        response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200 and body["intake"] == "restarted"
+    [listener] = body["listeners"]
+    assert (listener["restarts"], listener["alive"]) == (1, listener["threads"])
+    assert listener["last_error"].startswith("SystemExit")
 
 
 def test_a_thread_that_dies_holding_mail_answers_it_451(
