@@ -25,8 +25,8 @@ from ticketgw.testing.runtime import make_runtime
 
 pytestmark = pytest.mark.postgres
 
-MAILS = 300
-REFUSED_DURING_OUTAGE = 24  # 451 answers to see before the database comes back
+MAILS = 200
+REFUSED_DURING_OUTAGE = 16  # 451 answers to see before the database comes back
 PROMPT = 5.0  # seconds: the longest a sender may wait for its 451
 
 
