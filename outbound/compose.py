@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway.domain.clock import parse_instant
 from gateway.domain.facts import Role
 from gateway.domain.links import Links, link_expiry
 from gateway.domain.locales import pick_locale
@@ -144,6 +145,7 @@ class Composer:
             "notice_kind": row.notice_kind,
             "refused": payload.get("refused"),
             "staff_explanation": ticket.escalation_note if ticket is not None else None,
+            "account": payload.get("account"),  # a vendor's standing (signin, revoked, disputed)
             "links": self._links(row, ticket, order, party, payload, now),
         }
         digest_of = payload.get("digest_of") or []
@@ -201,7 +203,23 @@ class Composer:
                 links["confirm"] = self.links.action("confirm", ticket.number, party, expires)
         if order is not None and row.event == "receipt" and party is Role.CUSTOMER:
             links["receipt"] = self.links.receipt_page(order.id, expires)
+        links.update(self._workplace_links(row, order, party, payload))
         return links
+
+    def _workplace_links(self, row: OutboxFields, order: MailOrder | None, party: Role,
+                         payload: Mapping[str, Any]) -> dict[str, str | None]:
+        """The sign-in link, and workplace pages: the sale's order (where the vendor opens a
+        ticket), the vendor's standing, the staff review queue. Only the sign-in link is
+        signed; the others ask the reader to sign in."""
+        if row.event == "signin" and "signin" in payload:
+            return {"signin": self.links.signin_page(
+                int(payload["signin"]), party, parse_instant(str(payload["expires"])))}
+        if row.event == "sale" and order is not None and party is Role.VENDOR:
+            return {"order_page": self.links.workplace(f"orders/{order.receipt}")}
+        if row.event in ("disputed", "revoked"):
+            return {"workplace": self.links.workplace(
+                "review" if party is Role.STAFF else "standing")}
+        return {}
 
     def _digest_line(self, session: Session, event: str, locale: str, ticket: MailTicket | None,
                      order: MailOrder | None, ids: Sequence[int]) -> str:

@@ -43,7 +43,12 @@ AUDIENCES: Final[Mapping[str, tuple[str, ...]]] = {
     "notice": ("customer", "vendor", "staff"),
     "receipt": ("customer",),
     "sale": ("vendor",),
+    "disputed": ("vendor",),
+    "revoked": ("vendor", "staff"),
+    "signin": ("vendor", "staff"),
 }
+# Mail about a vendor's account, not about one ticket or order.
+ACCOUNT_EVENTS: Final = ("revoked", "signin")
 EVENTS: Final = tuple(AUDIENCES)
 NOTICE_KINDS: Final = (
     "command_refused",
@@ -51,11 +56,13 @@ NOTICE_KINDS: Final = (
     "confirm_request",
     "vendor_reply_closed",
     "dispute",
+    "reply_revoked",
 )
 
 TEXT_WIDTH: Final = 76
 
-_LINKS: Final = ("ticket", "to_refund", "dispute", "confirm", "receipt", "download")
+_LINKS: Final = ("ticket", "to_refund", "dispute", "confirm", "receipt", "download", "signin",
+                 "order_page", "workplace")
 _TOP_DEFAULTS: Final[Mapping[str, Any]] = {
     "notice_kind": None,
     "reason_line_extra": None,
@@ -67,6 +74,7 @@ _TOP_DEFAULTS: Final[Mapping[str, Any]] = {
     "recipient": None,
     "staff_explanation": None,
     "refused": None,
+    "account": None,  # a vendor's standing: disputes, limit, revoked (see docs/emails.md)
 }
 _TICKET_DEFAULTS: Final[Mapping[str, Any]] = {
     "process_at": None,

@@ -160,7 +160,7 @@ def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketF
         raise Forbidden(
             f"your right to answer refund and cancellation tickets was revoked after "
             f"{vendor.dispute_count} disputed changes, so this request will be processed as "
-            "asked; staff can restore the right"
+            "asked; staff can restore the right", code="right_revoked"
         )
     if action in (Action.REPLY, Action.CLOSE, Action.TECHSUPPORT):
         return

@@ -58,5 +58,13 @@ class Links:
         delivery report names the mail it is about (VERP); never expires."""
         return f"bounce+{self.tokens.bounce_token(outbox_id, party)}@{self.mail_domain}"
 
+    def signin_page(self, signin_id: int, party: Role, expires_at: datetime) -> str:
+        """A mailed sign-in link to the workplace: one `signin_links` row, used once."""
+        return self._url("signin", self.tokens.sign("signin", signin_id, party, expires_at))
+
+    def workplace(self, path: str = "") -> str:
+        """A workplace page (`/w/...`): no token in it; it asks to sign in when needed."""
+        return f"{self.base_url.rstrip('/')}/w{'/' + path.strip('/') if path else ''}"
+
     def support_address(self) -> str:
         return f"support@{self.mail_domain}"

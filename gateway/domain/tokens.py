@@ -28,6 +28,8 @@ _PURPOSE_CODE = {
     "dispute": 5,  # "I did not agree"
     "to_refund": 6,  # turn tech support into a refund
     "bounce": 7,  # return path (envelope sender) of one outbox row: ties a bounce to our mail
+    "signin": 8,  # a mailed sign-in link to the workplace (one `signin_links` row, used once)
+    "session": 9,  # the workplace's session cookie (one `workplace_sessions` row)
 }
 _MAC_BYTES = 15
 

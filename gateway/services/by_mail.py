@@ -18,6 +18,7 @@ from gateway.services.ticket_rows import TicketRow
 from store.models import InboundMail, OutboxMail, Ticket
 
 REQUEST_NOT_PROCESSED = "request_not_processed"
+RIGHT_REVOKED = "right_revoked"  # the code of a revoked vendor's refused answer
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,12 @@ def _reply(session: Session, ctx: ServiceContext, number: int, row: TicketRow | 
 
 def _refuse(session: Session, ctx: ServiceContext, number: int, actor: Actor,
             exc: UserError) -> Refused:
+    if exc.code == RIGHT_REVOKED and actor.email:
+        # told every time, not once a day: each dropped answer is a customer left waiting
+        # (the notification cap still holds a flood back into one digest)
+        journal.notify(session, ctx, tickets.find_ticket(session, number), "notice",
+                       (actor.role,), notice_kind="reply_revoked", recipient=actor.email)
+        return Refused(exc.message)
     closed = isinstance(exc, Conflict) and exc.code == "ticket_closed"
     send_notice(session, ctx, number, actor, "vendor_reply_closed" if closed else
                 "command_refused", exc.message)

@@ -17,7 +17,7 @@ from gateway.domain.facts import (
     Status,
     TicketType,
 )
-from gateway.services import journal
+from gateway.services import journal, standing
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import order_facts, vendor_facts
 from gateway.services.ticket_state import (
@@ -202,6 +202,7 @@ def _dispute(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor
         set_may_respond(session, ctx, vendor, False, Actor(Role.SYSTEM, source="system"),
                         note=f"{after.dispute_count} disputes")
     journal.notify(session, ctx, ticket, "changed", event=event)
+    standing.dispute_mail(session, ctx, ticket, vendor, event)
 
 
 def _returned(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor,

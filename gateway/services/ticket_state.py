@@ -19,7 +19,7 @@ from gateway.domain.facts import (
     TicketType,
 )
 from gateway.domain.reasons import check_code
-from gateway.services import journal
+from gateway.services import journal, standing
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import TicketLike, order_facts, vendor_facts
 from store.db import is_postgres
@@ -235,6 +235,7 @@ def set_may_respond(session: Session, ctx: ServiceContext, vendor: Vendor, allow
                    new="revoked" if not allowed else "may_respond", note=note)
     if allowed:
         return
+    standing.revoked_mails(session, ctx, vendor, actor.role, note)
     tickets = session.execute(
         select(Ticket).join(Order).where(
             Order.vendor_id == vendor.id, Ticket.status == "open",

@@ -39,6 +39,9 @@ SUBJECTS: Final[Mapping[str, str]] = {
     "notice.no_ticket": N_("Request Not Processed"),
     "receipt": N_("Your Order Receipt %(receipt)s"),
     "sale": N_("Sale Notification %(receipt)s"),
+    "disputed": N_("Ticket Disputed [Ticket #%(n)s]"),
+    "revoked": N_("Right to Respond Revoked"),
+    "signin": N_("Your Sign-in Link"),
 }
 
 # How each locale writes an instant in mail (strftime; the zone is added after it) and the

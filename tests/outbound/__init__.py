@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from outbound.render import AUDIENCES, NOTICE_KINDS
+from outbound.render import ACCOUNT_EVENTS, AUDIENCES, NOTICE_KINDS
 
 T0 = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)  # a Thursday; 10:00 CET in Berlin
 
@@ -90,10 +90,29 @@ def make_ctx(
 
 
 def every_mail() -> list[tuple[str, str, str | None]]:
-    """(event, audience, notice kind) for every mail the renderer can write."""
+    """(event, audience, notice kind) for every mail about a ticket or an order the renderer
+    can write (mail about a vendor's account, ACCOUNT_EVENTS, has neither)."""
     cases: list[tuple[str, str, str | None]] = []
     for event, audiences in AUDIENCES.items():
+        if event in ACCOUNT_EVENTS:
+            continue
         for audience in audiences:
             kinds: tuple[str | None, ...] = NOTICE_KINDS if event == "notice" else (None,)
             cases.extend((event, audience, kind) for kind in kinds)
     return cases
+
+
+def account_ctx(event: str = "signin", **links: str | None) -> dict[str, Any]:
+    """The context of a mail about a vendor's account: no ticket, no order, its standing."""
+    return {
+        "event": event,
+        "ticket": None,
+        "order": None,
+        "newest": None,
+        "history": [],
+        "links": {"ticket": None, **links},
+        "zone": "UTC",
+        "recipient": "sales@acme.example",
+        "account": {"vendor": "acme", "disputes": 2, "limit": 2, "revoked": True,
+                    "note": "2 disputes"},
+    }

@@ -11,9 +11,16 @@ import pytest
 from gateway.domain.labels import LABELS
 from gateway.domain.locales import LOCALES
 from gateway.services import i18n
-from outbound.render import AUDIENCES, Renderer, wrap_text
+from outbound.render import ACCOUNT_EVENTS, AUDIENCES, Renderer, wrap_text
 from outbound.wording import SUBJECTS, subject_for
-from tests.outbound import T0, TICKET_TYPES, every_mail, make_comment, make_ctx
+from tests.outbound import (
+    T0,
+    TICKET_TYPES,
+    account_ctx,
+    every_mail,
+    make_comment,
+    make_ctx,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +65,9 @@ GOLDEN = {
         "Request Not Processed",
         "Your Order Receipt ABCD1234",
         "Sale Notification ABCD1234",
+        "Ticket Disputed [Ticket #1042]",
+        "Right to Respond Revoked",
+        "Your Sign-in Link",
     ],
     "fr": [
         "Ticket ouvert - Demande de remboursement [Ticket #1042]",
@@ -72,6 +82,9 @@ GOLDEN = {
         "Demande non traitée",
         "Reçu de votre commande ABCD1234",
         "Notification de vente ABCD1234",
+        "Ticket contesté [Ticket #1042]",
+        "Droit de réponse révoqué",
+        "Votre lien de connexion",
     ],
     "de": [
         "Ticket eröffnet - Rückerstattungsantrag [Ticket #1042]",
@@ -86,6 +99,9 @@ GOLDEN = {
         "Anfrage nicht bearbeitet",
         "Ihre Bestellrechnung ABCD1234",
         "Verkaufsbenachrichtigung ABCD1234",
+        "Ticket angefochten [Ticket #1042]",
+        "Antwortrecht entzogen",
+        "Ihr Anmeldelink",
     ],
     "pt": [
         "Tíquete aberto - Solicitação de reembolso [Ticket #1042]",
@@ -100,6 +116,9 @@ GOLDEN = {
         "Solicitação não processada",
         "Recibo do seu pedido ABCD1234",
         "Notificação de venda ABCD1234",
+        "Tíquete contestado [Ticket #1042]",
+        "Direito de resposta revogado",
+        "Seu link de acesso",
     ],
 }
 GOLDEN_CASES = [
@@ -115,6 +134,9 @@ GOLDEN_CASES = [
     ("notice", None, False),
     ("receipt", None, False),
     ("sale", None, False),
+    ("disputed", "refund", True),
+    ("revoked", None, False),
+    ("signin", None, False),
 ]
 
 
@@ -138,6 +160,8 @@ def test_rendered_subject_is_the_fixed_one(renderer: Renderer, locale: str) -> N
     for (event, ticket_type, has_ticket), want in zip(GOLDEN_CASES, GOLDEN[locale], strict=True):
         audience = AUDIENCES[event][0]
         ctx = make_ctx(event, ticket_type=ticket_type or "refund", with_ticket=has_ticket)
+        if event in ACCOUNT_EVENTS:
+            ctx = account_ctx()
         assert renderer.render(event, audience, locale, ctx).subject == want
 
 
@@ -146,7 +170,8 @@ def test_every_subject_keeps_the_ticket_token_literal() -> None:
         for key, msgid in SUBJECTS.items():
             pattern = i18n.gettext(msgid, locale=locale)
             has_token = "[Ticket #%(n)s]" in pattern
-            assert has_token == (key not in ("notice.no_ticket", "receipt", "sale")), (locale, key)
+            assert has_token == (key not in ("notice.no_ticket", "receipt", "sale", "revoked",
+                                             "signin")), (locale, key)
 
 
 def test_every_locale_labels_every_code() -> None:
@@ -395,3 +420,68 @@ def test_rendering_costs_little_more_than_bare_jinja(renderer: Renderer) -> None
 
     ours(), bare()  # warm the caches
     assert best(ours) < 3 * best(bare)
+
+
+# --- mail about a vendor's account and standing ---------------------------------------------
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("event", ACCOUNT_EVENTS)
+def test_account_mail_renders_for_each_audience_without_ticket_or_order(
+    renderer: Renderer, event: str, locale: str
+) -> None:
+    for audience in AUDIENCES[event]:
+        out = renderer.render(event, audience, locale, account_ctx(event))
+        assert out.subject and "#" not in out.subject
+        assert out.text.strip() and out.html.startswith("<!DOCTYPE html>")
+        assert "ABCD1234" not in out.text and "{{" not in out.text + out.html
+
+
+def test_signin_mail_carries_the_link_once_and_names_the_vendor(renderer: Renderer) -> None:
+    link = "https://tickets.example/signin/TOKEN"
+    ctx = account_ctx("signin", signin=link)
+    vendor = renderer.render("signin", "vendor", "en", ctx)
+    assert f"Sign in: {link}" in vendor.text and f'href="{link}"' in vendor.html
+    assert "as acme." in vendor.text and "15 minutes" in vendor.text
+    staff = account_ctx("signin", signin=link)
+    staff["account"]["vendor"] = None
+    assert "sign in to the workplace as staff." in renderer.render(
+        "signin", "staff", "en", staff).text
+    assert "en tant que acme" in renderer.render("signin", "vendor", "fr", ctx).text
+
+
+def test_dispute_mail_counts_disputes_against_the_limit(renderer: Renderer) -> None:
+    ctx = make_ctx("disputed", workplace="https://tickets.example/w/standing")
+    ctx["account"] = {"vendor": "acme", "disputes": 1, "limit": 2, "revoked": False,
+                      "note": None}
+    out = renderer.render("disputed", "vendor", "en", ctx)
+    assert out.subject == "Ticket Disputed [Ticket #1042]"
+    assert ("Disputed: 1 of 2 before your right to answer refund and cancellation tickets "
+            "is revoked.") in " ".join(out.text.split())
+    assert "https://tickets.example/w/standing" in out.text
+    ctx["account"] = {**ctx["account"], "disputes": 2, "revoked": True}
+    out = renderer.render("disputed", "vendor", "de", ctx)
+    assert "Anfechtungen: 2 von 2. Ihr Recht" in " ".join(out.text.split())
+
+
+def test_revoked_mail_says_why_to_the_vendor_and_names_the_vendor_to_staff(
+    renderer: Renderer,
+) -> None:
+    ctx = account_ctx("revoked", workplace="https://tickets.example/w/standing")
+    vendor = " ".join(renderer.render("revoked", "vendor", "en", ctx).text.split())
+    assert "was revoked after 2 disputed changes" in vendor
+    assert "processed within 5 minutes" in vendor
+    staff = " ".join(renderer.render("revoked", "staff", "en", ctx).text.split())
+    assert "Vendor acme lost its right" in staff and "(limit 2)" in staff
+
+
+def test_sale_mail_links_the_order_in_the_vendors_workplace(renderer: Renderer) -> None:
+    page = "https://tickets.example/w/orders/ABCD1234"
+    out = renderer.render("sale", "vendor", "en", make_ctx("sale", order_page=page))
+    assert page in out.text and f'href="{page}"' in out.html
+
+
+def test_a_dropped_reply_of_a_revoked_vendor_is_explained(renderer: Renderer) -> None:
+    ctx = make_ctx("notice", notice_kind="reply_revoked")
+    ctx["refused"] = None
+    out = " ".join(renderer.render("notice", "vendor", "en", ctx).text.split())
+    assert out.startswith("Your reply on ticket #1042 was not added: your right to answer")
