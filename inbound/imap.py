@@ -16,6 +16,7 @@ mean nothing any more) rescans the whole mailbox from UID 1.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass
@@ -32,17 +33,20 @@ from inbound.imap_client import (
     CONNECTION_ERRORS,
     FAILED,
     IDLE_SECONDS,
+    PASSWORD,
     POLL_SECONDS,
     PROCESSED,
     REJECTED,
     Backoff,
     ImapAccount,
+    LoginFailed,
     connect,
     ensure_folders,
+    imap_accounts,
     move_message,
-    parse_imap_url,
     wait_for_mail,
 )
+from inbound.imap_oauth import RefreshFailed, TokenKeeper
 from inbound.imap_state import count_try, forget_tries, load_state, save_watermark
 from inbound.intake import Outcome, check_recipient, receive
 
@@ -82,10 +86,11 @@ class PollResult:
 
 
 def poll_once(runtime: Runtime, client: IMAPClient, *, max_tries: int = DEFAULT_MAX_TRIES,
-              batch_size: int = BATCH_SIZE) -> PollResult:
-    """Take in every mail above the watermark once. Each mail's tries are counted in the
-    database (ImapAttempt) before each try, across passes and restarts."""
-    account = parse_imap_url(runtime.settings.imap_url)
+              batch_size: int = BATCH_SIZE, account: ImapAccount | None = None) -> PollResult:
+    """Take in every mail above the watermark once, oldest UID first however old (after an
+    outage nothing is skipped). Each mail's tries are counted in the database (ImapAttempt)
+    before each try, across passes and restarts. `account`: the first of TICKETGW_IMAP_URL."""
+    account = account or imap_accounts(runtime.settings.imap_urls)[0]
     ensure_folders(client)
     selected = client.select_folder(account.mailbox)
     uidvalidity = int(selected[b"UIDVALIDITY"])
@@ -221,27 +226,72 @@ def _recipient(runtime: Runtime, headers: Message) -> str:
 def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAULT_MAX_TRIES,
              poll_seconds: float = POLL_SECONDS, idle_seconds: float = IDLE_SECONDS,
              backoff: Backoff | None = None) -> None:
-    """The `imap` role: poll, wait for mail, repeat until `stop`; reconnect after faults."""
-    account = parse_imap_url(runtime.settings.imap_url)
-    backoff = backoff or Backoff()
-    log.info("imap poller started", extra={"server": f"{account.host}:{account.port}",
-                                           "mailbox": account.mailbox})
-    while not stop.is_set():
-        try:
-            with connect(account) as client:
-                while not stop.is_set():
-                    result = poll_once(runtime, client, max_tries=max_tries)
-                    backoff.reset()
-                    if any(result.counts.values()):
-                        log.info("imap pass", extra=result.counts)
-                    wait_for_mail(client, stop, seen_uid=result.highest_uid,
-                                  poll_seconds=poll_seconds, idle_seconds=idle_seconds)
-        except CONNECTION_ERRORS as exc:
-            log.warning("imap connection failed; reconnecting",
-                        extra={"error": f"{type(exc).__name__}: {exc}"})
-        except Exception:  # noqa: BLE001 - the worker loop survives a database outage too
-            log.exception("imap pass failed; reconnecting")
-            metrics.worker_error("imap")
-        stop.wait(backoff.next())
-    log.info("imap poller stopped")
+    """The `imap` role: every mailbox of TICKETGW_IMAP_URL polled in its own thread until
+    `stop`, so one that fails (a refused login, a revoked token) never holds up another."""
+    accounts = imap_accounts(runtime.settings.imap_urls)
+    pattern = backoff or Backoff()
+    pollers = [MailboxPoller(runtime, account, max_tries=max_tries, poll_seconds=poll_seconds,
+                             idle_seconds=idle_seconds,
+                             backoff=copy.copy(pattern))  # each its own pace
+               for account in accounts]
+    if len(pollers) == 1:
+        pollers[0].run(stop)
+        return
+    threads = [threading.Thread(target=poller.run, args=(stop,), daemon=True,
+                                name=f"imap-{number}") for number, poller in enumerate(pollers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
+
+class MailboxPoller:
+    """One mailbox: connect (OAuth2 or password), poll, wait for mail, repeat; reconnect after
+    a fault, saying at which stage (`login`, `refresh`, `fetch`) it failed."""
+
+    def __init__(self, runtime: Runtime, account: ImapAccount, *, max_tries: int,
+                 poll_seconds: float, idle_seconds: float, backoff: Backoff) -> None:
+        self.runtime, self.account, self.max_tries = runtime, account, max_tries
+        self.poll_seconds, self.idle_seconds, self.backoff = poll_seconds, idle_seconds, backoff
+        self.seen_uid = 0
+        self.token: TokenKeeper | None = (
+            None if account.auth == PASSWORD else
+            TokenKeeper(account, runtime.settings, runtime.clock))
+
+    def run(self, stop: threading.Event) -> None:
+        account = self.account
+        log.info("imap poller started", extra={"server": f"{account.host}:{account.port}",
+                                               "mailbox": account.key, "auth": account.auth})
+        while not stop.is_set():
+            stage = "login"
+            try:
+                with connect(account, token=self.token) as client:
+                    stage = "fetch"
+                    while not stop.is_set():
+                        self._pass(client)
+                        wait_for_mail(client, stop, seen_uid=self.seen_uid,
+                                      poll_seconds=self.poll_seconds,
+                                      idle_seconds=self.idle_seconds)
+            except RefreshFailed as exc:
+                self.failed("refresh", str(exc))
+            except LoginFailed as exc:
+                self.failed("login", str(exc))
+            except CONNECTION_ERRORS as exc:
+                self.failed(stage, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - the poller survives a database outage
+                log.exception("imap pass failed; reconnecting", extra={"mailbox": account.key})
+                metrics.worker_error("imap")
+                self.failed(stage, f"{type(exc).__name__}: {exc}")
+            stop.wait(self.backoff.next())
+        log.info("imap poller stopped", extra={"mailbox": account.key})
+
+    def _pass(self, client: IMAPClient) -> None:
+        result = poll_once(self.runtime, client, max_tries=self.max_tries, account=self.account)
+        self.seen_uid = result.highest_uid
+        self.backoff.reset()
+        if any(result.counts.values()):
+            log.info("imap pass", extra={"mailbox": self.account.key, **result.counts})
+
+    def failed(self, stage: str, error: str) -> None:
+        log.warning("imap %s failed; trying again", stage,
+                    extra={"mailbox": self.account.key, "stage": stage, "error": error})

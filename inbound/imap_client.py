@@ -8,16 +8,18 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from imaplib import IMAP4
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from gateway.domain.errors import ConfigError
 
+PASSWORD, XOAUTH2, OAUTHBEARER = "password", "xoauth2", "oauthbearer"
+AUTH_METHODS = (PASSWORD, XOAUTH2, OAUTHBEARER)
 PROCESSED, REJECTED, FAILED = "Processed", "Rejected", "Failed"
 FOLDERS = (PROCESSED, REJECTED, FAILED)
 POLL_SECONDS = 30.0
@@ -36,6 +38,7 @@ class ImapAccount:
     password: str = field(repr=False)
     mailbox: str = "INBOX"
     tls: bool = False
+    auth: str = PASSWORD  # or XOAUTH2 / OAUTHBEARER: `password` is then the refresh token
 
     @property
     def key(self) -> str:
@@ -44,7 +47,9 @@ class ImapAccount:
 
 
 def parse_imap_url(url: str) -> ImapAccount:
-    """`imap://user:password@host:port/INBOX` or `imaps://...`; user and password URL-encoded."""
+    """`imap://user:password@host:port/INBOX` or `imaps://...`; user and password URL-encoded.
+    `?auth=xoauth2` or `?auth=oauthbearer` logs in with OAuth2; the password, if any, is then
+    the mailbox's refresh token (else TICKETGW_IMAP_OAUTH_REFRESH_TOKEN)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("imap", "imaps") or not parts.hostname:
         raise ConfigError(f"TICKETGW_IMAP_URL must be imap:// or imaps://, not {redact_url(url)!r}")
@@ -57,8 +62,22 @@ def parse_imap_url(url: str) -> ImapAccount:
         raise ConfigError(f"TICKETGW_IMAP_URL has a bad port: {redact_url(url)!r}") from None
     # RFC 5092 allows ";UIDVALIDITY=..." and similar after the mailbox name: not ours to use
     mailbox = unquote(parts.path.lstrip("/").split(";", 1)[0]) or "INBOX"
+    auth = (parse_qs(parts.query).get("auth") or [PASSWORD])[0].lower()
+    if auth not in AUTH_METHODS:
+        raise ConfigError(f"TICKETGW_IMAP_URL: auth must be one of {', '.join(AUTH_METHODS)}, "
+                          f"not {auth!r}")
     return ImapAccount(parts.hostname, port, unquote(parts.username),
-                       unquote(parts.password or ""), mailbox, tls)
+                       unquote(parts.password or ""), mailbox, tls, auth)
+
+
+def imap_accounts(urls: Iterable[str]) -> list[ImapAccount]:
+    """Every mailbox of TICKETGW_IMAP_URL; two URLs naming the same mailbox are refused."""
+    accounts = [parse_imap_url(url) for url in urls]
+    keys = [account.key for account in accounts]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ConfigError(f"TICKETGW_IMAP_URL names the mailbox {key} twice")
+    return accounts
 
 
 def redact_url(url: str) -> str:
@@ -68,17 +87,51 @@ def redact_url(url: str) -> str:
     return url.replace(f":{parts.password}@", ":***@", 1)
 
 
-def connect(account: ImapAccount, timeout: float = 60.0) -> IMAPClient:
-    """A logged-in client (the caller logs out, or uses it as a context manager)."""
+# Hands out an access token for an account; `fresh` asks for a new one (the server refused
+# the last). Implemented by inbound.imap_oauth.TokenKeeper.
+TokenSource = Callable[[bool], str]
+
+
+class LoginFailed(Exception):
+    """The server refused the login (the password or token), as opposed to a broken line."""
+
+
+def connect(account: ImapAccount, timeout: float = 60.0, *,
+            token: TokenSource | None = None) -> IMAPClient:
+    """A logged-in client (the caller logs out, or uses it as a context manager). An OAuth2
+    account logs in with `token()`; when the server refuses it, once more with a fresh one
+    (a token can be revoked or expire early), then LoginFailed."""
     context = ssl.create_default_context() if account.tls else None
     client = IMAPClient(account.host, port=account.port, ssl=account.tls, ssl_context=context,
                         timeout=timeout)
     try:
-        client.login(account.user, account.password)
+        _login(client, account, token)
     except BaseException:
         client.shutdown()
         raise
     return client
+
+
+def _login(client: IMAPClient, account: ImapAccount, token: TokenSource | None) -> None:
+    if account.auth == PASSWORD:
+        try:
+            client.login(account.user, account.password)
+        except LoginError as exc:
+            raise LoginFailed(f"{account.user}: {exc}") from None
+        return
+    if token is None:
+        raise ConfigError(f"{account.key} logs in with {account.auth}: no token source")
+    for fresh in (False, True):
+        try:
+            if account.auth == XOAUTH2:
+                client.oauth2_login(account.user, token(fresh))
+            else:
+                client.oauthbearer_login(account.user, token(fresh))
+            return
+        except LoginError as exc:
+            # the server's words only: they never carry the token
+            error = f"{account.user}: {account.auth} refused: {exc}"
+    raise LoginFailed(error)
 
 
 def ensure_folders(client: IMAPClient, names: Iterable[str] = FOLDERS) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,16 @@ class Settings:
     smtp_relay_password: str = field(default="", repr=False)
     smtp_relay_starttls: bool = False
     outbox_maildir: str = "var/outbox"
-    imap_url: str = ""
+    # one or more mailboxes, separated by spaces; their passwords or refresh tokens are secret
+    imap_url: str = field(default="", repr=False)
+    # OAuth2 for mailboxes whose URL says ?auth=xoauth2 or ?auth=oauthbearer (docs/operations.md)
+    imap_oauth_token_url: str = ""
+    imap_oauth_client_id: str = ""
+    imap_oauth_client_secret: str = field(default="", repr=False)
+    imap_oauth_scope: str = ""
+    imap_oauth_refresh_token: str = field(default="", repr=False)
+    imap_token_dir: str = "var/imap-tokens"
+    operator_email: str = ""  # where a silent mailbox is reported; empty: staff_email
     secret_key: str = field(default="", repr=False)
     staff_email: str = "staff@tickets.localhost"
     policy: str = "clickbank"
@@ -62,6 +72,15 @@ class Settings:
 
 def _bool(name: str, raw: Any) -> bool:
     if isinstance(raw, bool):
+    @property
+    def imap_urls(self) -> tuple[str, ...]:
+        """Each mailbox the IMAP poller reads, in the order given."""
+        return tuple(u for u in re.split(r"[\s,]+", self.imap_url) if u)
+
+    @property
+    def operator_address(self) -> str:
+        return self.operator_email or self.staff_email
+
         return raw
     text = str(raw).strip().lower()
     if text in ("1", "true", "yes", "on"):
@@ -132,6 +151,13 @@ def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
 def _cap(raw: Any) -> tuple[int, int]:
     text = str(raw).strip()
     count, sep, seconds = text.partition("/")
+def _imap_urls(name: str, raw: Any) -> str:
+    """One URL, several separated by spaces or commas, or a TOML list: kept space-separated."""
+    items = raw if isinstance(raw, list | tuple) else re.split(r"[\s,]+", str(raw))
+    urls = [_url(name, item, ("imap", "imaps")) for item in items if str(item).strip()]
+    return " ".join(urls)
+
+
     if not sep:
         raise ConfigError(f"TICKETGW_NOTIFY_CAP must be COUNT/SECONDS such as 10/600, not {raw!r}")
     return _int("notify_cap", count, minimum=1), _int("notify_cap", seconds, minimum=1)
@@ -161,7 +187,14 @@ _PARSERS: dict[str, Any] = {
     "smtp_relay_password": lambda n, v: str(v),
     "smtp_relay_starttls": _bool,
     "outbox_maildir": _str,
-    "imap_url": lambda n, v: _url(n, v, ("imap", "imaps")),
+    "imap_url": _imap_urls,
+    "imap_oauth_token_url": lambda n, v: _url(n, v, ("http", "https")),
+    "imap_oauth_client_id": _str,
+    "imap_oauth_client_secret": lambda n, v: str(v).strip(),
+    "imap_oauth_scope": _str,
+    "imap_oauth_refresh_token": lambda n, v: str(v).strip(),
+    "imap_token_dir": _str,
+    "operator_email": lambda n, v: str(v).strip().lower(),
     "secret_key": _str,
     "staff_email": lambda n, v: str(v).strip().lower(),
     "policy": lambda n, v: _policy(v),

@@ -111,7 +111,21 @@ def _accounts() -> tuple[str, str, str, int, int]:
     return "dovecot", "dovenull", mail.pw_name, mail.pw_uid, mail.pw_gid
 
 
-def _config(root: Path, port: int) -> str:
+def _oauth2_lines(root: Path, introspection_url: str | None) -> list[str]:
+    """An `oauth2` passdb asking `introspection_url` (RFC 7662, POST) whether a token is
+    active and whose it is; the passwd-file passdb before it still takes passwords."""
+    if introspection_url is None:
+        return []
+    (root / "oauth2.conf.ext").write_text(
+        f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+        "force_introspection = yes\nusername_attribute = username\n"
+        "active_attribute = active\nactive_value = true\n")
+    # a refused token is what these tests try on purpose: no two-second penalty for it
+    return ["auth_failure_delay = 0", "passdb {", "  driver = oauth2", "  mechanisms = xoauth2 oauthbearer",
+            f"  args = {root}/oauth2.conf.ext", "}"]
+
+
+def _config(root: Path, port: int, introspection_url: str | None = None) -> str:
     internal, login, mail_user, uid, gid = _accounts()
     unprivileged = os.geteuid() != 0
     lines = [
@@ -123,7 +137,8 @@ def _config(root: Path, port: int) -> str:
         "listen = 127.0.0.1",
         "ssl = no",
         "disable_plaintext_auth = no",
-        "auth_mechanisms = plain login",
+        "auth_mechanisms = plain login"
+        + (" xoauth2 oauthbearer" if introspection_url else ""),
         f"default_internal_user = {internal}",
         f"default_login_user = {login}",
         f"first_valid_uid = {uid}",
@@ -135,6 +150,7 @@ def _config(root: Path, port: int) -> str:
         "  driver = passwd-file",
         f"  args = scheme=PLAIN username_format=%n {root}/passwd",
         "}",
+        *_oauth2_lines(root, introspection_url),
         "userdb {",
         "  driver = static",
         f"  args = uid={uid} gid={gid} home={root}/mail/%n",
@@ -169,7 +185,11 @@ def _greets(host: str, port: int) -> bool:
         return False
 
 
-def start_dovecot(timeout: float = 20.0) -> tuple[DovecotServer, subprocess.Popen[bytes]]:
+def start_dovecot(timeout: float = 20.0, *, introspection_url: str | None = None,
+                  users: tuple[str, ...] = (TEST_USER,),
+                  ) -> tuple[DovecotServer, subprocess.Popen[bytes]]:
+    """Dovecot with `users` (each with TEST_PASSWORD); with `introspection_url`, also XOAUTH2
+    and OAUTHBEARER logins checked there."""
     binary = _dovecot_binary()
     root = Path(tempfile.mkdtemp(prefix="ticketgw-dovecot-"))  # short: socket paths
     _, _, _, uid, gid = _accounts()
@@ -180,11 +200,11 @@ def start_dovecot(timeout: float = 20.0) -> tuple[DovecotServer, subprocess.Pope
     (root / "mail").mkdir()
     os.chown(root / "mail", uid, gid)
     passwd = root / "passwd"
-    passwd.write_text(f"{TEST_USER}:{{PLAIN}}{TEST_PASSWORD}::::::\n")
+    passwd.write_text("".join(f"{user}:{{PLAIN}}{TEST_PASSWORD}::::::\n" for user in users))
     passwd.chmod(0o644)
     port = free_port()
     config = root / "dovecot.conf"
-    config.write_text(_config(root, port))
+    config.write_text(_config(root, port, introspection_url))
     check = subprocess.run([binary, "-c", str(config), "-n"], capture_output=True, timeout=30)
     if check.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
