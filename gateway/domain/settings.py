@@ -69,9 +69,6 @@ class Settings:
     def address(self, local: str) -> str:
         return f"{local}@{self.mail_domain}"
 
-
-def _bool(name: str, raw: Any) -> bool:
-    if isinstance(raw, bool):
     @property
     def imap_urls(self) -> tuple[str, ...]:
         """Each mailbox the IMAP poller reads, in the order given."""
@@ -81,6 +78,9 @@ def _bool(name: str, raw: Any) -> bool:
     def operator_address(self) -> str:
         return self.operator_email or self.staff_email
 
+
+def _bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
     if text in ("1", "true", "yes", "on"):
@@ -148,9 +148,6 @@ def _url(name: str, raw: Any, schemes: tuple[str, ...]) -> str:
     return text.rstrip("/") if name == "base_url" else text
 
 
-def _cap(raw: Any) -> tuple[int, int]:
-    text = str(raw).strip()
-    count, sep, seconds = text.partition("/")
 def _imap_urls(name: str, raw: Any) -> str:
     """One URL, several separated by spaces or commas, or a TOML list: kept space-separated."""
     items = raw if isinstance(raw, list | tuple) else re.split(r"[\s,]+", str(raw))
@@ -158,6 +155,9 @@ def _imap_urls(name: str, raw: Any) -> str:
     return " ".join(urls)
 
 
+def _cap(raw: Any) -> tuple[int, int]:
+    text = str(raw).strip()
+    count, sep, seconds = text.partition("/")
     if not sep:
         raise ConfigError(f"TICKETGW_NOTIFY_CAP must be COUNT/SECONDS such as 10/600, not {raw!r}")
     return _int("notify_cap", count, minimum=1), _int("notify_cap", seconds, minimum=1)
