@@ -191,10 +191,6 @@ class IntakeQueue:
         """The intake threads now (a copy: one that dies is replaced in its place)."""
         return list(self._threads)
 
-    def holding(self) -> int:
-        """Mails the threads have taken and not answered yet."""
-        return sum(len(hand) for hand in self._hands)
-
     def health(self) -> IntakeHealth:
         alive = sum(thread.is_alive() for thread in self._threads)
         return IntakeHealth(len(self._threads), alive, self.restarts, self.last_error)

@@ -33,15 +33,15 @@ def client_key(peer: Any) -> str:
     """Whose connection it is, for the per-client cap: an IPv4 address; for IPv6 its /64
     (what one host or site usually gets), an IPv4-mapped one as the IPv4 address."""
     host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+    if ":" not in host:  # an IPv4 peer's address is already written one way only
+        return host
     try:
-        address = ipaddress.ip_address(host.partition("%")[0])
+        address = ipaddress.IPv6Address(host.partition("%")[0])
     except ValueError:
         return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return f"{ipaddress.IPv6Address(address.packed[:8] + bytes(8))}/64"
 
 
 class BoundedSession(BulkData):

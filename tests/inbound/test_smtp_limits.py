@@ -133,7 +133,7 @@ def test_a_session_ends_when_its_life_does(world: World) -> None:
                 break
             select.select([sock], [], [], 0.05)  # a client that is never idle for long
         assert last == b"421 4.4.2 this connection has been open too long; please reconnect\r\n"
-        assert 1.0 <= time.monotonic() - started < 5
+        assert 0.9 <= time.monotonic() - started < 5  # asyncio may run a timer a tick early
         assert _closed(sock)
         sock.close()
     finally:
