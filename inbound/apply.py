@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject, UserError
 from gateway.domain.facts import TicketType
+from gateway.domain.texts import N_, _
 from gateway.services import by_mail, inbox
 from gateway.services.by_mail import Landed, Refused
 from gateway.services.context import Actor, MailOrigin, ServiceContext, StoredAttachment
@@ -19,10 +20,12 @@ from inbound.parse import ParsedMail
 from inbound.replies import extract_reply
 from inbound.rules.base import Kind, MailContext, Verdict
 
-REFUSED_BY_SUBJECT = (
+# The notice to a sender whose commands came by subject token only (a catalogue msgid: the
+# notice says it in the sender's language).
+REFUSED_BY_SUBJECT = N_(
     "Your message was added to the ticket, but its commands were not carried out: commands by "
-    "mail need the reply address of a ticket mail. Reply to the latest mail about ticket #{n} "
-    "(or use the link in it) to act on the ticket."
+    "mail need the reply address of a ticket mail. Reply to the latest mail about ticket "
+    "#%(n)s (or use the link in it) to act on the ticket."
 )
 NO_CONVERSION = ("this order has an open tech-support ticket; to turn it into a refund, reply to "
                  "the latest mail about that ticket with #refund, or use the link in it")
@@ -83,7 +86,7 @@ def _thread(session: Session, sctx: ServiceContext, mail: ParsedMail, ctx: MailC
     if parsed.commands and not verdict.may_act:
         # SPEC 11.1: the comment is added, the commands refused, one notice
         commented = by_mail.comment_only(session, sctx, number, _row(ctx, number), actor, text,
-                                         origin, REFUSED_BY_SUBJECT.format(n=number))
+                                         origin, _(REFUSED_BY_SUBJECT, n=number))
         if isinstance(commented, Refused):
             return _refused(number, verdict, commented)
         shown = commented.number if commented is not None else number

@@ -181,7 +181,7 @@ class Renderer:
             links=links,
             colon=COLON[locale],
             money=functools.partial(i18n.format_money, locale=locale),
-            refused=i18n.say(Text.from_json(values["refused"]), locale) or None,
+            refused=_sentence(i18n.say(Text.from_json(values["refused"]), locale)) or None,
             when=_when_in(str(values["zone"] or "UTC"), DATE_PATTERNS[locale]),
             type_name=type_name(ticket_type, locale),
             type_phrase=type_phrase(ticket_type, locale),
@@ -194,6 +194,15 @@ class Renderer:
             ),
         )
         return values
+
+
+def _sentence(text: str) -> str:
+    """A refusal as a sentence of its own: capital first, full stop last."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _environment(locale: str) -> Environment:

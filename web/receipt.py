@@ -64,7 +64,7 @@ def load(runtime: Runtime, claim: Claim) -> dict[str, Any]:
             "payments": list(order.payments),
             "zone": order.vendor.timezone,
             "download": safe_download(order.shop_url),
-            "locale": order.locale,
+            "party_locale": order.locale,
             "requests": [(t, label, CODES[TicketType(t)]) for t, label in _REQUESTS
                          if t != "cancellation" or active],
         }
@@ -140,7 +140,7 @@ def routes(web: Web) -> list[Route]:
             return context
         done = _DONE.get(request.query_params.get("done", ""))
         return web.page(request, "receipt.html.j2", {**context, "done": done},
-                        locale=context["locale"])
+                        locale=context["party_locale"])
 
     async def printable(request: Request) -> Response:
         context = await loaded(request)
@@ -150,7 +150,7 @@ def routes(web: Web) -> list[Route]:
         template = "invoice.html.j2" if page == "invoice" else "download.html.j2"
         receipt_page = "/r/" + str(request.path_params["token"])
         return web.page(request, template, {**context, "receipt_page": receipt_page},
-                        locale=context["locale"])
+                        locale=context["party_locale"])
 
     async def post(request: Request) -> Response:
         path = request.url.path

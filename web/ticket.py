@@ -137,7 +137,7 @@ def load_page(runtime: Runtime, claim: Claim, now: datetime) -> dict[str, Any]:
             "events": list(ticket.events),
             "buttons": buttons(claim.party, TicketType(ticket.type), allowed),
             "expires_at": claim.expires_at,
-            "locale": party_locale(ticket, claim.party),
+            "party_locale": party_locale(ticket, claim.party),
         }
 
 
@@ -183,7 +183,7 @@ def routes(web: Web) -> list[Route]:
                                  "instead."))
         done = _DONE.get(request.query_params.get("done", ""))
         return web.page(request, "ticket.html.j2", {**context, "done": done},
-                        locale=context["locale"])
+                        locale=context["party_locale"])
 
     async def post(request: Request) -> Response:
         path = request.url.path

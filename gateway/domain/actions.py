@@ -21,6 +21,7 @@ from gateway.domain.facts import (
 )
 from gateway.domain.policy import Policy
 from gateway.domain.rules import KIND_ACTIONS, check_executable, check_refund_window
+from gateway.domain.texts import _
 
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.CUSTOMER: frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT, Action.REFUND,
@@ -32,7 +33,8 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 # What a vendor whose may_respond was revoked can no longer do on refund/cancellation tickets.
 _REVOCABLE = frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT}) | KIND_ACTIONS
-_REQUEST_LABEL = {TicketType.REFUND: "refund", TicketType.CANCELLATION: "cancellation"}
+_REQUEST_LABEL = {TicketType.REFUND: _("refund request"),
+                  TicketType.CANCELLATION: _("cancellation request")}
 
 
 def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
@@ -42,12 +44,12 @@ def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts
     if ticket.status is Status.CLOSED:
         _check_closed(action, role, ticket, order, now)
     elif action is Action.REOPEN:
-        raise Conflict("this ticket is open; only a closed ticket can be reopened")
+        raise Conflict(_("this ticket is open; only a closed ticket can be reopened"))
     elif ticket.awaiting_confirmation and role is not Role.STAFF:
-        raise Conflict(
+        raise Conflict(_(
             "this request waits for its sender to confirm it with the link we mailed; "
             "nothing can change on the ticket until then"
-        )
+        ))
     elif action in (Action.AGREE, Action.DISPUTE):
         _check_consent(action, ticket, order, now)
     elif ticket.type is TicketType.TECH_SUPPORT:
@@ -73,45 +75,53 @@ def _check_role(action: Action, role: Role) -> None:
     if action in _ROLE_ACTIONS[role]:
         return
     if role is Role.SYSTEM:
-        raise Forbidden("the system does not take party actions on tickets")
+        raise Forbidden(_("the system does not take party actions on tickets"))
     if action is Action.REOPEN:
-        hint = ("reply to the closed ticket to open a follow-up" if role is Role.CUSTOMER
-                else "ask staff to reopen it")
-        raise Forbidden(f"only staff can reopen a closed ticket; {hint}")
+        hint = (_("reply to the closed ticket to open a follow-up") if role is Role.CUSTOMER
+                else _("ask staff to reopen it"))
+        raise Forbidden(_("only staff can reopen a closed ticket; %(hint)s", hint=hint))
     if action in (Action.AGREE, Action.DISPUTE):
-        raise Forbidden("only the customer can agree to or dispute a vendor's change")
+        raise Forbidden(_("only the customer can agree to or dispute a vendor's change"))
     if action in KIND_ACTIONS:
-        raise Forbidden("only the vendor or staff can change the refund kind; reply to ask for it")
+        raise Forbidden(_("only the vendor or staff can change the refund kind; reply to ask "
+                          "for it"))
     if action is Action.RETURNED:
-        raise Forbidden("only the vendor or staff can acknowledge returned goods")
+        raise Forbidden(_("only the vendor or staff can acknowledge returned goods"))
     # What is left is a customer's escalation.
-    raise Forbidden("only the vendor can escalate a ticket to staff; reply on the ticket instead")
+    raise Forbidden(_("only the vendor can escalate a ticket to staff; reply on the ticket "
+                      "instead"))
 
 
 def _check_closed(action: Action, role: Role, ticket: TicketFacts, order: OrderFacts,
                   now: datetime) -> None:
     if action is Action.REOPEN:
-        _check_can_run(ticket.type, order, "reopened")
+        _check_can_run(ticket.type, order, REOPENED)
         return
     if action in (Action.AGREE, Action.DISPUTE):
         _check_consent(action, ticket, order, now)
         return
     hint = {
-        Role.CUSTOMER: "reply to it to open a follow-up tech-support ticket",
-        Role.VENDOR: "staff can reopen it",
-    }.get(role, "reopen it first")
-    raise Conflict(f"this ticket is closed; {hint}")
+        Role.CUSTOMER: _("reply to it to open a follow-up tech-support ticket"),
+        Role.VENDOR: _("staff can reopen it"),
+    }.get(role, _("reopen it first"))
+    raise Conflict(_("this ticket is closed; %(hint)s", hint=hint))
 
 
 def _check_consent(action: Action, ticket: TicketFacts, order: OrderFacts,
                    now: datetime) -> None:
     if ticket.disputable_until is None:
-        raise Conflict("there is no change by the vendor on this ticket to agree to or dispute")
+        raise Conflict(_("there is no change by the vendor on this ticket to agree to or "
+                         "dispute"))
     if now > ticket.disputable_until:
         until = ticket.disputable_until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        raise Conflict(f"the vendor's change could be disputed until {until}; that time has passed")
+        raise Conflict(_("the vendor's change could be disputed until %(until)s; that time has "
+                         "passed", until=until))
     if action is Action.DISPUTE:  # the request comes back and executes in 5 minutes
-        _check_can_run(ticket.restore_type or ticket.type, order, "brought back")
+        _check_can_run(ticket.restore_type or ticket.type, order, DISPUTED)
+
+
+# What could not be done to a request that could no longer execute (`_check_can_run`).
+REOPENED, DISPUTED, PROCESSED = "reopened", "brought back", "processed"
 
 
 def _check_can_run(ticket_type: TicketType, order: OrderFacts, what: str) -> None:
@@ -122,13 +132,24 @@ def _check_can_run(ticket_type: TicketType, order: OrderFacts, what: str) -> Non
     try:
         check_executable(ticket_type, order)
     except Conflict as exc:
-        raise Conflict(f"{exc.message}, so this {label} request cannot be {what}; open a "
-                       "tech-support ticket to keep talking about the order") from None
+        raise Conflict(_cannot_run(what, exc.message, label)) from None
+
+
+def _cannot_run(what: str, reason: str, request: str) -> str:
+    # one whole sentence per case, so each language can agree its words with the request
+    if what == REOPENED:
+        return _("%(reason)s, so this %(request)s cannot be reopened; open a tech-support "
+                 "ticket to keep talking about the order", reason=reason, request=request)
+    if what == DISPUTED:
+        return _("%(reason)s, so this %(request)s cannot be brought back; open a tech-support "
+                 "ticket to keep talking about the order", reason=reason, request=request)
+    return _("%(reason)s, so this %(request)s cannot be processed; open a tech-support "
+             "ticket to keep talking about the order", reason=reason, request=request)
 
 
 def _check_escalate(ticket: TicketFacts) -> None:
     if ticket.escalated:
-        raise Conflict("this ticket is already escalated to staff; reply to add to it")
+        raise Conflict(_("this ticket is already escalated to staff; reply to add to it"))
 
 
 def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
@@ -139,7 +160,7 @@ def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: T
         _check_escalate(ticket)
         return
     if action is Action.TECHSUPPORT:
-        raise Conflict("this ticket is already a tech-support ticket")
+        raise Conflict(_("this ticket is already a tech-support ticket"))
     if action is Action.REFUND and role is Role.VENDOR:
         raise Conflict(
             "Please Refund works on refund and cancellation tickets; to refund this order, "
@@ -147,20 +168,22 @@ def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: T
         )
     if action is Action.REFUND:
         if TicketType.REFUND in ticket.open_types:
-            raise Conflict("this order already has an open refund ticket; reply to that ticket")
+            raise Conflict(_("this order already has an open refund ticket; reply to that "
+                             "ticket"))
         check_refundable(order)
         check_refund_window(policy, role, order, vendor, now)
         return
-    raise Conflict("a tech-support ticket has no refund to change; turn it into a refund first")
+    raise Conflict(_("a tech-support ticket has no refund to change; turn it into a refund "
+                     "first"))
 
 
 def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketFacts,
                                      order: OrderFacts, vendor: VendorFacts) -> None:
     if role is Role.VENDOR and not vendor.may_respond and action in _REVOCABLE:
-        raise Forbidden(
-            f"your right to answer refund and cancellation tickets was revoked after "
-            f"{vendor.dispute_count} disputed changes, so this request will be processed as "
-            "asked; staff can restore the right", code="right_revoked"
+        raise Forbidden(_(
+            "your right to answer refund and cancellation tickets was revoked after "
+            "%(disputes)s disputed changes, so this request will be processed as asked; staff "
+            "can restore the right", disputes=vendor.dispute_count), code="right_revoked"
         )
     if action in (Action.REPLY, Action.CLOSE, Action.TECHSUPPORT):
         return
@@ -169,14 +192,14 @@ def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketF
     elif action is Action.REFUND:
         if role is Role.CUSTOMER:
             raise Conflict(
-                "this ticket already asks for a refund" if ticket.type is TicketType.REFUND
-                else "this is a cancellation; to ask for a refund, open a refund request "
-                "from the receipt page"
+                _("this ticket already asks for a refund") if ticket.type is TicketType.REFUND
+                else _("this is a cancellation; to ask for a refund, open a refund request "
+                       "from the receipt page")
             )
-        _check_can_run(ticket.type, order, "processed")
+        _check_can_run(ticket.type, order, PROCESSED)
     elif action is Action.RETURNED:
         if not _return_awaited(ticket, order):
-            raise Conflict("no returned goods are awaited on this ticket")
+            raise Conflict(_("no returned goods are awaited on this ticket"))
     else:
         _check_kind_change(action, role, ticket, order, vendor)
 
@@ -184,15 +207,17 @@ def _check_on_refund_or_cancellation(action: Action, role: Role, ticket: TicketF
 def _check_kind_change(action: Action, role: Role, ticket: TicketFacts, order: OrderFacts,
                        vendor: VendorFacts) -> None:
     if ticket.type is not TicketType.REFUND:
-        raise Conflict("a cancellation has no refund kind; close it or change it to tech support")
+        raise Conflict(_("a cancellation has no refund kind; close it or change it to tech "
+                         "support"))
     check_refundable(order)
     if action is Action.PARTIAL and role is Role.VENDOR and not vendor.partial_refunds_enabled:
-        raise Forbidden(
+        raise Forbidden(_(
             "partial refunds by amount are not enabled for your account; refund a percentage "
             "or a quantity, or ask staff to enable partial refunds"
-        )
+        ))
     if action is Action.QUANTITY and order.quantity <= 1:
-        raise Conflict("this order has a quantity of 1; a refund by quantity needs more items")
+        raise Conflict(_("this order has a quantity of 1; a refund by quantity needs more "
+                         "items"))
 
 
 def _return_awaited(ticket: TicketFacts, order: OrderFacts) -> bool:

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from gateway.domain.errors import Conflict, UserError
 from gateway.domain.facts import OrderFacts, RefundKind, VendorFacts
 from gateway.domain.policy import Policy
+from gateway.domain.texts import _
 
 CENT = Decimal("0.01")
 # No order is worth this much; below it every amount has room for its cents in Decimal's
@@ -45,10 +46,9 @@ def amount_left(order: OrderFacts) -> Decimal:
 
 def check_refundable(order: OrderFacts) -> None:
     if amount_left(order) <= 0:
-        raise Conflict(
-            f"this order has already been refunded in full ({order.refunded_amount:.2f}); "
-            "there is nothing left to refund"
-        )
+        raise Conflict(_(
+            "this order has already been refunded in full (%(amount)s); there is nothing left "
+            "to refund", amount=f"{order.refunded_amount:.2f}"))
 
 
 def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,

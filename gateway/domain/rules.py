@@ -70,14 +70,15 @@ from gateway.domain.facts import (
     VendorFacts,
 )
 from gateway.domain.policy import Policy, Window
+from gateway.domain.texts import _
 
 __all__ = ["amount_left", "refund_amount"]  # the amount rules, with the others here
 
 KIND_ACTIONS = frozenset({Action.FULL, Action.PARTIAL, Action.PERCENT, Action.QUANTITY})
 _TYPE_LABEL = {
-    TicketType.REFUND: "refund",
-    TicketType.CANCELLATION: "cancellation",
-    TicketType.TECH_SUPPORT: "tech-support",
+    TicketType.REFUND: _("refund"),
+    TicketType.CANCELLATION: _("cancellation"),
+    TicketType.TECH_SUPPORT: _("tech-support"),
 }
 
 
@@ -166,9 +167,9 @@ def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: Order
         raise Forbidden(f"tickets are opened by a customer, a vendor or staff, not by {role}")
     label = _TYPE_LABEL[ticket_type]
     if ticket_type in open_types:
-        raise Conflict(
-            f"this order already has an open {label} ticket; reply to that ticket instead"
-        )
+        raise Conflict(_(
+            "this order already has an open %(kind)s ticket; reply to that ticket instead",
+            kind=label))
     if ticket_type is TicketType.REFUND:
         check_refundable(order)
         check_refund_window(policy, role, order, vendor, now)
@@ -193,20 +194,21 @@ def check_executable(ticket_type: TicketType, order: OrderFacts) -> None:
 
 def _check_subscription(order: OrderFacts) -> None:
     if not order.recurring:
-        raise Conflict(
+        raise Conflict(_(
             "this order is not a subscription, so there is nothing to cancel; "
             "ask for a refund instead"
-        )
+        ))
     if not order.subscription_active:
-        raise Conflict("this subscription is already cancelled; no further bills will be taken")
+        raise Conflict(_("this subscription is already cancelled; no further bills will be "
+                         "taken"))
 
 
 def _check_support(policy: Policy, order: OrderFacts) -> None:
     if policy.tech_support_needs_support_subscription and not order.support_active:
-        raise Conflict(
+        raise Conflict(_(
             "technical support for this product needs an active support subscription, and "
             "this order's has ended; renew the support subscription to open a support ticket"
-        )
+        ))
 
 
 # --- process_at ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Conflict, UserError
 from gateway.domain.facts import Action, TicketType
+from gateway.domain.texts import Text
 from gateway.services import inbox, journal, ticket_rows, tickets
 from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
 from gateway.services.ticket_rows import TicketRow
@@ -108,8 +109,10 @@ def send_notice(session: Session, ctx: ServiceContext, number: int, actor: Actor
     if not address or not inbox.take_notice(session, address, key, ctx.recorded_at):
         return
     ticket = tickets.find_ticket(session, number)
+    # a Text is kept as its msgid and values, so the mail says it in the reader's language
+    refused = text.to_json() if isinstance(text, Text) else text
     journal.notify(session, ctx, ticket, "notice", (actor.role,), notice_kind=notice_kind or key,
-                   payload={"refused": text}, recipient=address)
+                   payload={"refused": refused}, recipient=address)
 
 
 def explain_refusal(session: Session, ctx: ServiceContext, inbound_id: int, reason: str, *,

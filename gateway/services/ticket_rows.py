@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from gateway.domain import actions
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Action, Role, Status
+from gateway.domain.texts import _
 from gateway.services import journal
 from gateway.services.context import (
     NO_ORIGIN,
@@ -151,7 +152,7 @@ def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
                          order_facts_of(row, row.kind, row.recurring, None), vendor_facts(row),
                          ctx.now)
     if not comment.strip():
-        raise UserError("a reply needs some text", code="empty_reply")
+        raise UserError(_("a reply needs some text"), code="empty_reply")
     email = actor.email
     if email is None and actor.role in (Role.CUSTOMER, Role.VENDOR):
         email = row.address_of(actor.role, ctx.staff_email)[0]

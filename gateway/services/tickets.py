@@ -21,6 +21,7 @@ from gateway.domain.facts import (
     TicketType,
 )
 from gateway.domain.reasons import check_code
+from gateway.domain.texts import _
 from gateway.services import journal
 from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
 from gateway.services.snapshots import open_types, order_facts, ticket_facts, vendor_facts
@@ -142,7 +143,7 @@ def act(session: Session, ctx: ServiceContext, number: int, action: Action, acto
                        vendor_facts(vendor), ctx.now)
     if action is Action.REPLY:
         if not comment or not comment.strip():
-            raise UserError("a reply needs some text", code="empty_reply")
+            raise UserError(_("a reply needs some text"), code="empty_reply")
         newest = _add_message(session, ctx, ticket, actor, comment, origin)
         note_activity(session, ctx, ticket, actor)
         event = journal.record(session, ctx, actor, "reply", ticket=ticket)
@@ -169,11 +170,11 @@ def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, acto
                      comment: str | None, origin: MailOrigin) -> Ticket:
     """SPEC 11.9: a customer's reply opens a follow-up; a vendor's changes nothing."""
     if actor.role is not Role.CUSTOMER:
-        raise Conflict(
-            f"ticket #{ticket.number} is closed; your reply was not added. "
-            "Staff can reopen it if needed.", code="ticket_closed")
+        raise Conflict(_(
+            "ticket #%(n)s is closed; your reply was not added. Staff can reopen it if needed.",
+            n=ticket.number), code="ticket_closed")
     if not comment or not comment.strip():
-        raise UserError("a reply needs some text", code="empty_reply")
+        raise UserError(_("a reply needs some text"), code="empty_reply")
     order = ticket.order
     existing = session.execute(
         select(Ticket).where(Ticket.order_id == order.id, Ticket.status == "open",
