@@ -104,12 +104,15 @@ class Scheduler:
         while not self._stop.is_set():
             now = time.monotonic()
             try:
+                # the next tick is set before sending: a send that fails is tried again a
+                # period later, not at once (a broker outage would otherwise be retried,
+                # and logged, twenty times a second)
                 if now >= next_deadlines:
-                    self.actors.sweep_deadlines.send()
                     next_deadlines = now + self.deadline_period
+                    self.actors.sweep_deadlines.send()
                 if now >= next_outbox:
-                    self.actors.sweep_outbox.send()
                     next_outbox = now + self.outbox_period
+                    self.actors.sweep_outbox.send()
             except Exception:  # a broker outage: intake is unaffected, try again next tick
                 log.exception("scheduler could not enqueue a sweep")
             self._stop.wait(max(0.05, min(next_outbox, next_deadlines) - time.monotonic()))
