@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OTHER_LOCALES = ("fr", "de", "pt")
 # Entries a language writes exactly as English does: words it shares, and the subject token.
 SAME_AS_ENGLISH = {
-    "fr": {"Ticket", "Type", "Messages", "Ticket #%(n)s", "Support"},
-    "de": {"Ticket", "Status", "System", "Ticket #%(n)s", "Problem", "Link", "E-Mail"},
+    "fr": {"Ticket", "Tickets", "%(num)s ticket", "Type", "Messages", "Ticket #%(n)s", "Support"},
+    "de": {"Ticket", "Tickets", "Status", "System", "Ticket #%(n)s", "Problem", "Link", "E-Mail"},
     "pt": {"Status"},
 }
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdr]")
