@@ -25,7 +25,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
 from store.models import Ticket
-from web.pages import Web, checked_form
+from web.pages import Web, checked_form, refusal_status
 
 PURPOSE_OF_PATH = {path: purpose for purpose, path in ACTION_PATHS.items()}
 _BUTTON = {"confirm": _("Confirm Request"), "dispute": _("I Did Not Agree"),
@@ -183,7 +183,8 @@ def routes(web: Web) -> list[Route]:
                                _("This ticket does not exist any more."))
         except UserError as exc:
             locale = await web.run(viewer_locale, web.runtime, claim)
-            return web.refused(exc.message, ticket_page, locale=locale)
+            return web.refused(exc.message, ticket_page, locale=locale,
+                               status=refusal_status(exc))
         return web.page(request, "action.html.j2",
                         {"outcome": outcome, "ticket_page": ticket_page}, locale=outcome.locale)
 

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.domain.errors import Conflict, Forbidden, OutsideWindow, UserError
 from gateway.domain.links import link_expiry
 from gateway.domain.locales import DEFAULT_LOCALE, LOCALES
 from gateway.domain.texts import Text, _
@@ -227,8 +228,8 @@ class Web:
         return HTMLResponse(html, status_code=status, headers={"content-language": loc})
 
     def refused(self, message: str | Text, back: str | None, *,
-                locale: str | None = None) -> HTMLResponse:
-        return self.problem(409, _("Not done"), message, back=back, locale=locale)
+                locale: str | None = None, status: int = 409) -> HTMLResponse:
+        return self.problem(status, _("Not done"), message, back=back, locale=locale)
 
     def forbidden_form(self, back: str, *, locale: str | None = None) -> HTMLResponse:
         return self.problem(
@@ -260,6 +261,16 @@ class Web:
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Database work runs in a worker thread: the event loop never blocks on it."""
         return await anyio.to_thread.run_sync(func, *args)
+
+
+def refusal_status(exc: UserError) -> int:
+    """What a refused form answers: 403 the party may not, 409 the ticket's or order's state
+    does not allow it (pressing again will not help), 422 a field of the form is wrong."""
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, (Conflict, OutsideWindow)) or exc.code in ("conflict", "product_conflict"):
+        return 409
+    return 422
 
 
 def _sentence(message: str) -> str:

@@ -23,7 +23,7 @@ from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from store.models import Order, OutboxMail
-from web.pages import Web, checked_form
+from web.pages import Web, checked_form, refusal_status
 
 RESEND_PAUSE = timedelta(minutes=10)  # one receipt mail per order in this time, at most
 _REQUESTS = (
@@ -178,9 +178,10 @@ def routes(web: Web) -> list[Route]:
             return web.problem(404, _("No such order"), exc.message)
         except UserError as exc:
             locale = await web.run(customer_locale, web.runtime, claim)
-            return web.refused(exc.message, path, locale=locale)
+            return web.refused(exc.message, path, locale=locale,
+                               status=refusal_status(exc))
         return web.refused(_("the page sent an unknown action %(action)r; open it again",
-                             action=action), path)
+                             action=action), path, status=400)
 
     return [
         Route("/r/{token}", show, methods=["GET"]),

@@ -20,7 +20,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
 from store.models import Ticket
-from web.pages import Web, checked_form
+from web.pages import Web, checked_form, refusal_status
 
 KIND_FORM = "kind"  # the one form behind `Change Refund Type`
 _KIND_ACTIONS = {
@@ -199,7 +199,8 @@ def routes(web: Web) -> list[Route]:
             return web.problem(404, _("No such ticket"), exc.message)
         except UserError as exc:
             locale = await web.run(viewer_locale, web.runtime, claim)
-            return web.refused(exc.message, path, locale=locale)
+            return web.refused(exc.message, path, locale=locale,
+                               status=refusal_status(exc))
         target = path if landed == claim.subject_id else web.sign_ticket_page(landed, claim)
         action = form.get("action", "")
         return RedirectResponse(f"{target}?done={action}" if action in _DONE else target, 303)
