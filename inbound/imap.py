@@ -27,7 +27,7 @@ from email.utils import getaddresses
 
 from imapclient import IMAPClient
 
-from gateway.services import by_mail, inbox, metrics
+from gateway.services import by_mail, imap_health, inbox, metrics
 from gateway.services.runtime import Runtime
 from inbound.imap_client import (
     CONNECTION_ERRORS,
@@ -229,6 +229,8 @@ def run_imap(runtime: Runtime, stop: threading.Event, *, max_tries: int = DEFAUL
     """The `imap` role: every mailbox of TICKETGW_IMAP_URL polled in its own thread until
     `stop`, so one that fails (a refused login, a revoked token) never holds up another."""
     accounts = imap_accounts(runtime.settings.imap_urls)
+    with runtime.sessions.begin() as session:
+        imap_health.forget_others(session, [account.key for account in accounts])
     pattern = backoff or Backoff()
     pollers = [MailboxPoller(runtime, account, max_tries=max_tries, poll_seconds=poll_seconds,
                              idle_seconds=idle_seconds,
@@ -283,15 +285,43 @@ class MailboxPoller:
                 metrics.worker_error("imap")
                 self.failed(stage, f"{type(exc).__name__}: {exc}")
             stop.wait(self.backoff.next())
+        try:
+            with self.runtime.sessions.begin() as session:
+                imap_health.forget(session, account.key)
+        except Exception:  # noqa: BLE001 - a row left behind only shows as silent later
+            log.exception("could not remove the imap heartbeat row")
         log.info("imap poller stopped", extra={"mailbox": account.key})
 
     def _pass(self, client: IMAPClient) -> None:
         result = poll_once(self.runtime, client, max_tries=self.max_tries, account=self.account)
         self.seen_uid = result.highest_uid
         self.backoff.reset()
-        if any(result.counts.values()):
+        now = self.runtime.clock.now()
+        with self.runtime.sessions.begin() as session:
+            since = imap_health.succeeded(session, self.account.key, now)
+        metrics.imap_succeeded(self.account.key, now.timestamp())
+        if since is not None:  # every mail that waited was taken, by UID, in this pass
+            log.warning("imap mailbox works again; took %d waiting mails",
+                        sum(result.counts.values()) - result.retrying, extra={
+                            "mailbox": self.account.key, "failing_since": since.isoformat(),
+                            **result.counts})
+        elif any(result.counts.values()):
             log.info("imap pass", extra={"mailbox": self.account.key, **result.counts})
 
     def failed(self, stage: str, error: str) -> None:
+        """Counted, shown by /healthz, and the operator mailed once, then once a day."""
+        account, settings = self.account, self.runtime.settings
         log.warning("imap %s failed; trying again", stage,
-                    extra={"mailbox": self.account.key, "stage": stage, "error": error})
+                    extra={"mailbox": account.key, "stage": stage, "error": error})
+        metrics.imap_failed(account.key, stage)
+        try:
+            with self.runtime.sessions.begin() as session:
+                mailed = imap_health.failed(
+                    session, account.key, stage, error, self.runtime.clock.now(),
+                    operator=settings.operator_address, domain=settings.mail_domain)
+        except Exception:  # noqa: BLE001 - the database is down too: the log and metric stay
+            log.exception("could not record an imap failure", extra={"mailbox": account.key})
+            return
+        if mailed:
+            log.warning("imap failure mailed to the operator",
+                        extra={"mailbox": account.key, "to": settings.operator_address})

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.services import metrics
+from gateway.services import imap_health, metrics
 from gateway.services.deadlines import next_deadline
 from gateway.services.intake_health import UNHEALTHY, report
 from gateway.services.runtime import Runtime
@@ -138,6 +138,21 @@ async def _intake(web: Web) -> dict[str, Any] | None:
     return None
 
 
+async def _read(web: Web, report_of: Callable[[Session, datetime], dict[str, Any] | None]
+                ) -> dict[str, Any] | None:
+    """A health report read from the database (None: nothing reports, or no answer)."""
+    def read() -> dict[str, Any] | None:
+        with web.runtime.sessions() as session:
+            return report_of(session, web.now())
+
+    with anyio.move_on_after(CHECK_SECONDS):
+        try:
+            return await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+        except SQLAlchemyError:
+            return None
+    return None
+
+
 def routes(web: Web) -> list[Route]:
     async def healthz(request: Request) -> Response:
         database = await _within(lambda: database_answers(web.runtime.engine))
@@ -146,7 +161,10 @@ def routes(web: Web) -> list[Route]:
                                 "broker": "ok" if broker else "unavailable"}
         intake = await _intake(web) if database else None
         body.update(intake or {})
-        healthy = database and broker and (intake is None or intake["intake"] not in UNHEALTHY)
+        mailboxes = await _read(web, imap_health.report) if database else None
+        body.update(mailboxes or {})
+        healthy = (database and broker and (intake is None or intake["intake"] not in UNHEALTHY)
+                   and (mailboxes is None or mailboxes["imap"] == "ok"))
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def metrics(request: Request) -> Response:

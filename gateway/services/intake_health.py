@@ -72,7 +72,9 @@ def state_of(row: IntakeHeartbeat, now: datetime) -> str:
 
 def report(session: Session, now: datetime) -> dict[str, Any] | None:
     """`{"intake": worst state, "listeners": [...]}`, or None when no listener reports."""
-    rows = session.scalars(select(IntakeHeartbeat).order_by(IntakeHeartbeat.listener)).all()
+    # the IMAP mailboxes' rows (address `imap`) are gateway.services.imap_health's
+    rows = session.scalars(select(IntakeHeartbeat).where(IntakeHeartbeat.address != "imap")
+                           .order_by(IntakeHeartbeat.listener)).all()
     if not rows:
         return None
     listeners = [{

@@ -26,6 +26,7 @@ from typing import ParamSpec
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     start_http_server,
@@ -105,6 +106,12 @@ class _Metrics:
             ("task",), registry=r)
         self.intake_restarts = Counter(
             "ticketgw_intake_restarts", "Intake threads restarted after they died.", registry=r)
+        self.imap_failures = Counter(
+            "ticketgw_imap_failures", "IMAP mailbox failures, by mailbox and stage (login, "
+            "refresh of an OAuth2 token, fetch).", ("mailbox", "stage"), registry=r)
+        self.imap_success = Gauge(
+            "ticketgw_imap_last_success_timestamp_seconds", "When each IMAP mailbox last "
+            "completed a pass (Unix time).", ("mailbox",), registry=r, multiprocess_mode="max")
         self._zero()
 
     def _zero(self) -> None:
@@ -206,6 +213,18 @@ def worker_error(task: str) -> None:
 def intake_restarted() -> None:
     """An intake thread died and was started again."""
     _current.intake_restarts.inc()
+
+
+@_quiet
+def imap_failed(mailbox: str, stage: str) -> None:
+    """An IMAP mailbox failed at `stage` (login, refresh, fetch)."""
+    _current.imap_failures.labels(mailbox, stage).inc()
+
+
+@_quiet
+def imap_succeeded(mailbox: str, at: float) -> None:
+    """An IMAP mailbox completed a pass at `at` (Unix time)."""
+    _current.imap_success.labels(mailbox).set(at)
 
 
 # --- the directory shared by a machine's processes --------------------------------------------

@@ -4,28 +4,43 @@ this test serves, with the token endpoint the poller refreshes at (Authlib, real
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import re
 import stat
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 import inbound.imap_client as imap_client
 from gateway.domain.clock import FrozenClock
 from gateway.domain.errors import ConfigError
+from gateway.services import metrics
 from gateway.services.runtime import Runtime
 from inbound.imap import poll_once, run_imap
-from inbound.imap_client import FOLDERS, PROCESSED, Backoff, LoginFailed, connect, parse_imap_url
+from inbound.imap_client import (
+    FOLDERS,
+    PROCESSED,
+    REJECTED,
+    Backoff,
+    LoginFailed,
+    connect,
+    parse_imap_url,
+)
 from inbound.imap_oauth import RefreshFailed, TokenKeeper
-from store.models import InboundMail
+from store.models import InboundMail, OutboxMail
 from tests.inbound.conftest import RECEIPT, World, make_mail
 from tests.support.dovecot import TEST_USER, DovecotServer, start_dovecot, stop_dovecot
 from tests.support.oauth_server import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from tests.support.services import wait_until
+from web.app import create_app
 
 pytestmark = pytest.mark.imap
 SECOND = "second"
@@ -77,8 +92,9 @@ def rt(world: World, provider: Provider, tmp_path: Path) -> Runtime:
     return runtime
 
 
-def mail(subject: str) -> bytes:
-    return make_mail(subject=subject).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+def mail(subject: str, sender: str | None = None) -> bytes:
+    raw = make_mail(subject=subject, **({"sender": sender} if sender else {}))
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def taken(runtime: Runtime) -> int:
@@ -152,29 +168,104 @@ def test_a_revoked_refresh_token_fails_at_refresh_without_naming_it(
         connect(account, token=lambda fresh: "at-forged")
 
 
-def test_one_mailbox_with_a_revoked_token_never_stops_the_other(
-        rt: Runtime, provider: Provider, mailboxes: DovecotServer) -> None:
-    good = oauth_url(mailboxes, SECOND, provider.grant(SECOND))
-    revoked = provider.grant(TEST_USER)
-    provider.revoke(revoked)
-    rt.settings = dataclasses.replace(
-        rt.settings, imap_url=f"{oauth_url(mailboxes, TEST_USER, revoked)}, {good}")
-    as_user(mailboxes, SECOND).append(mail(f"Second mailbox {RECEIPT}"))
+def operator_mails(runtime: Runtime) -> list[tuple[str, bytes]]:
+    with runtime.sessions() as session:
+        rows = session.scalars(select(OutboxMail).where(OutboxMail.event == "operator")
+                               .order_by(OutboxMail.id)).all()
+        return [(row.recipient, bytes(row.raw or b"")) for row in rows]
+
+
+def failures_counted(mailbox: str, stage: str) -> float:
+    """`ticketgw_imap_failures_total` as /metrics shows it."""
+    found = re.search(rb'^ticketgw_imap_failures_total\{mailbox="' + re.escape(mailbox.encode())
+                      + rb'",stage="' + stage.encode() + rb'"\} ([0-9.e+]+)$',
+                      metrics.scrape(), re.M)
+    return float(found[1]) if found else 0.0
+
+
+@contextmanager
+def polling(runtime: Runtime) -> Iterator[threading.Thread]:
+    """The `imap` role running on `runtime` until the block ends."""
     stop = threading.Event()
-    thread = threading.Thread(target=run_imap, args=(rt, stop),
+    thread = threading.Thread(target=run_imap, args=(runtime, stop),
                               kwargs={"backoff": Backoff(first=0.05, limit=0.2),
                                       "poll_seconds": 0.1, "idle_seconds": 0.5})
     thread.start()
     try:
-        wait_until(lambda: taken(rt) == 1, timeout=20)
-        wait_until(lambda: provider.refused.count("invalid_grant") >= 2, timeout=20)
+        yield thread
     finally:
         stop.set()
-        thread.join(timeout=20)
+        thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def healthz(runtime: Runtime) -> tuple[int, dict[str, Any]]:
+    with TestClient(create_app(runtime)) as client:
+        response = client.get("/healthz")
+    return response.status_code, response.json()
+
+
+def test_a_revoked_token_degrades_health_mails_the_operator_once_and_spares_the_other(
+        rt: Runtime, provider: Provider, mailboxes: DovecotServer) -> None:
+    assert isinstance(rt.clock, FrozenClock)
+    good = oauth_url(mailboxes, SECOND, provider.grant(SECOND))
+    revoked = provider.grant(TEST_USER)
+    provider.revoke(revoked)
+    broken = parse_imap_url(oauth_url(mailboxes, TEST_USER, revoked)).key
+    rt.settings = dataclasses.replace(
+        rt.settings, imap_url=f"{oauth_url(mailboxes, TEST_USER, revoked)}, {good}",
+        operator_email="ops@shop.example")
+    as_user(mailboxes, SECOND).append(mail(f"Second mailbox {RECEIPT}"))
+    counted = failures_counted(broken, "refresh")
+    with polling(rt):
+        wait_until(lambda: taken(rt) == 1, timeout=20)
+        wait_until(lambda: failures_counted(broken, "refresh") >= counted + 3, timeout=20)
+        status, body = healthz(rt)
+        assert status == 503 and body["imap"] == "failing"
+        states = {m["mailbox"]: m for m in body["mailboxes"]}
+        assert states[broken]["state"] == "failing" and "invalid_grant" in states[broken][
+            "last_error"] and revoked not in json.dumps(body)
+        assert [m["state"] for k, m in states.items() if k != broken] == ["ok"]
+        [(to, raw)] = operator_mails(rt)  # many failures, one mail
+        assert to == "ops@shop.example" and broken.encode() in raw
+        assert b"invalid_grant" in raw and revoked.encode() not in raw
+        # a day later, still failing: one more
+        rt.clock.advance(timedelta(days=1, minutes=1))
+        wait_until(lambda: len(operator_mails(rt)) == 2, timeout=20)
     with as_user(mailboxes, SECOND).client() as client:
         client.select_folder(PROCESSED, readonly=True)
         assert len(client.search(["ALL"])) == 1
+
+
+def test_500_mails_waiting_through_an_outage_are_all_taken_once(
+        rt: Runtime, provider: Provider, mailboxes: DovecotServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    refresh = provider.grant(TEST_USER)
+    provider.revoke(refresh)
+    url = oauth_url(mailboxes, TEST_USER, refresh)
+    rt.settings = dataclasses.replace(rt.settings, imap_url=url)
+    key = parse_imap_url(url).key
+    with polling(rt), caplog.at_level(logging.INFO, logger="ticketgw.imap"):
+        wait_until(lambda: failures_counted(key, "refresh") > 0, timeout=20)
+        with mailboxes.client() as client:  # mail piles up, some of it months old; from 25
+            for number in range(500):  # senders, each under the per-sender rate limit
+                client.append("INBOX", mail(f"Outage mail {number}",
+                                            f"writer{number % 25}@example.net"),
+                              msg_time=datetime(2026, 1, 1, tzinfo=UTC) if number < 50 else None)
+        provider.refresh[refresh] = TEST_USER  # the operator fixed the grant
+        wait_until(lambda: taken(rt) == 500, timeout=240)
+        wait_until(lambda: healthz(rt)[1].get("imap") == "ok", timeout=20)
+    assert taken(rt) == 500
+    with rt.sessions() as session:
+        subjects = session.scalars(select(InboundMail.raw)).all()
+    assert len(set(subjects)) == 500
+    with mailboxes.client() as client:
+        client.select_folder(REJECTED, readonly=True)  # strangers, each told once a day
+        assert len(client.search(["ALL"])) == 500
+        client.select_folder("INBOX", readonly=True)
+        assert client.search(["ALL"]) == []
+    [back] = [r for r in caplog.records if r.getMessage().startswith("imap mailbox works again")]
+    assert back.getMessage() == "imap mailbox works again; took 500 waiting mails"
 
 
 def test_an_oauth2_mailbox_without_a_token_endpoint_is_refused_at_start(
