@@ -82,7 +82,7 @@ def csrf_of(html: str) -> str:
 
 
 def buttons_of(html: str) -> list[str]:
-    return re.findall(r"<button type=\"submit\">([^<]+)</button>", html)
+    return re.findall(r"<button type=\"submit\"[^>]*>([^<]+)</button>", html)
 
 
 def links_of(html: str) -> list[str]:
@@ -145,7 +145,12 @@ def test_vendor_on_open_refund_sees_all_six_buttons(runtime: Runtime, client: Te
     response = client.get(f"/t/{token(runtime, 'ticket', number, Role.VENDOR)}")
     assert response.status_code == 200
     assert buttons_of(response.text) == VENDOR_SIX
-    assert response.text.count('name="comment"') == 6
+    # one comment box, the six actions its buttons (each names its action)
+    assert response.text.count('name="comment"') == 1
+    assert response.text.count('<form method="post"') == 1
+    assert re.findall(r'<button type="submit" name="action" value="(\w+)"', response.text) == [
+        "reply", "close", "techsupport", "refund", "kind", "escalate"]
+    assert '<label for="comment">Comment</label>' in response.text
     assert "It does not work" in response.text and "ABCD1234" in response.text
     assert show(runtime, number) == before  # opening the page changes nothing
 
