@@ -1,13 +1,15 @@
 """The party pages in headless Chromium against a real server, each link taken from a mail the
 gateway delivered to a real SMTP sink: a Portuguese customer replies and turns a tech-support
-ticket into a refund; a German vendor saves the sale and closes. Every page is read in the
-party's language. Screenshots at phone and desktop width go to `ARTIFACTS` (a failing step
-leaves `FAILED-*.png` there, its path printed).
+ticket into a refund; a German vendor saves a refund request as a sale and closes. Each test
+seeds a gateway of its own. Every page is read in the party's language. Screenshots at phone
+and desktop width go to `ARTIFACTS` (a failing step leaves `FAILED-*.png` there, its path
+printed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -51,7 +53,8 @@ class Shop:
         raise AssertionError(f"no mail to {to} with a ticket link")
 
 
-def seed(rt: Runtime) -> None:
+def seed(rt: Runtime, ticket_type: TicketType, reason: str, comment: str) -> None:
+    """One vendor, one order, and the customer's ticket on it."""
     with rt.sessions.begin() as session:
         vendors.add_vendor(session, rt.context(), STAFF, "acme", "verkauf@acme.example",
                            cs_email=VENDOR_MAIL, timezone="Europe/Berlin", locale="de")
@@ -61,9 +64,8 @@ def seed(rt: Runtime) -> None:
             "customer_name": "Ana Exemplo", "quantity": 1, "amount": "39.16",
             "currency": "USD", "purchased_at": "2026-11-10T10:00:00Z", "locale": "pt"}))
     with rt.sessions.begin() as session:
-        tickets.open_ticket(session, rt.context(), "PTDE0001", TicketType.TECH_SUPPORT,
-                            CUSTOMER, reason="cannot_download",
-                            comment="O link de download não funciona.")
+        tickets.open_ticket(session, rt.context(), "PTDE0001", ticket_type, CUSTOMER,
+                            reason=reason, comment=comment)
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +73,14 @@ def browser() -> Iterator[Browser]:
     yield from launch()
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    tmp = tmp_path_factory.mktemp("party-pages")
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[Shop]:
+    """A gateway of the test's own (database, sink, server): no test leans on another's
+    state, so each one runs alone or in any order."""
     port = free_port()
     with SmtpSink() as sink:
-        rt = make_runtime(f"sqlite:///{tmp / 'ticketgw.db'}", tmp, smtp_relay=sink.address,
-                          base_url=f"http://127.0.0.1:{port}")
-        seed(rt)
+        rt = make_runtime(f"sqlite:///{tmp_path / 'ticketgw.db'}", tmp_path,
+                          smtp_relay=sink.address, base_url=f"http://127.0.0.1:{port}")
         server = Server(rt, port)
         try:
             yield Shop(rt, sink, f"http://127.0.0.1:{port}")
@@ -104,6 +106,8 @@ def ticket(shop: Shop) -> tuple[str, str]:
 def test_portuguese_customer_replies_and_asks_for_a_refund(browser: Browser,
                                                            shop: Shop) -> None:
     pt = lambda text: i18n.say(text, "pt")  # noqa: E731 - the page's words, from the catalogue
+    seed(shop.runtime, TicketType.TECH_SUPPORT, "cannot_download",
+         "O link de download não funciona.")
     page = browser.new_page(viewport=DESKTOP)
     with kept_on_failure(page, "customer"):
         page.goto(shop.link_for("ana@example.org"))
@@ -126,8 +130,7 @@ def test_portuguese_customer_replies_and_asks_for_a_refund(browser: Browser,
 
 def test_german_vendor_saves_the_sale_and_closes(browser: Browser, shop: Shop) -> None:
     de = lambda text: i18n.say(text, "de")  # noqa: E731 - the page's words, from the catalogue
-    if ticket(shop)[0] != "refund":
-        pytest.skip("needs the customer's refund request from the test before")
+    seed(shop.runtime, TicketType.REFUND, "not_received", "O download nunca chegou.")
     page = browser.new_page(viewport=DESKTOP)
     with kept_on_failure(page, "vendor"):
         page.goto(shop.link_for(VENDOR_MAIL))
