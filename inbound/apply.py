@@ -161,4 +161,4 @@ def mail_origin(mail: ParsedMail, inbound_id: int) -> MailOrigin:
     attachments: tuple[StoredAttachment, ...] = tuple(
         (part.filename[:255] or "attachment", part.content_type[:255], part.size, part.data,
          secrets.token_hex(16)) for part in mail.attachments)
-    return MailOrigin(mail.message_id, mail.text, inbound_id, attachments)
+    return MailOrigin(mail.message_id, mail.text, inbound_id, attachments, mail.subject)

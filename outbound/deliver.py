@@ -58,6 +58,7 @@ class Claimed:
     ticket_id: int | None
     order_id: int | None
     upto_message_id: int | None
+    event_id: int | None  # the change it reports: a mail says what that change was
     event: str
     notice_kind: str | None
     party: str

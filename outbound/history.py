@@ -4,21 +4,32 @@ Only the columns a mail shows, read with Core into plain dataclasses: a mail is 
 every change, and whole ORM objects (a message's original text and HTML included) cost more
 than the render. The messages are read up to the one the mail reports (`upto_message_id`),
 so a mail rendered late still shows the conversation as it was when the change happened;
-ticket and order details are read as they are at rendering time.
+the ticket's details as they were then come from the state written with the row
+(`gateway.services.mail_state`, applied by `as_of`), and the change itself from its event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from store.models import Attachment, Message, Order, OutboxMail, Product, Ticket, Vendor
+from store.models import (
+    Attachment,
+    Event,
+    Message,
+    Order,
+    OutboxMail,
+    Payment,
+    Product,
+    Ticket,
+    Vendor,
+)
 
 
 class OutboxFields(Protocol):
@@ -32,6 +43,8 @@ class OutboxFields(Protocol):
     def order_id(self) -> int | None: ...
     @property
     def upto_message_id(self) -> int | None: ...
+    @property
+    def event_id(self) -> int | None: ...
     @property
     def event(self) -> str: ...
     @property
@@ -65,6 +78,9 @@ class MailOrder:
     vendor: str  # the vendor's nickname
     zone: str  # the vendor's time zone
     refunded_amount: Decimal
+    kind: str  # digital | physical
+    recurring: bool
+    vendor_address: str  # where the vendor reads mail: its customer-service address, else its own
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ class MailTicket:
     close_reason: str | None
     escalated: bool
     escalation_note: str | None
+    title: str | None  # the customer's own subject
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,9 @@ class MailComment:
     text: str
     created_at: datetime
     attachments: tuple[MailAttachment, ...]
+    source: str = "web"  # email | web | api | cli | system
+    message_id: str | None = None  # the Message-ID of the mail it came in
+    verified: bool | None = None  # False: matched by subject token and From only
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,18 @@ class EarlierMail:
     state: str
     next_attempt_at: datetime | None
     sent_at: datetime | None
+    upto_message_id: int | None = None  # the newest message that mail showed
+
+
+@dataclass(frozen=True)
+class MailEvent:
+    """The event a mail reports: who changed what, from what to what."""
+
+    kind: str
+    actor_role: str
+    old: str | None
+    new: str | None
+    note: str | None
 
 
 _TICKETS = Ticket.__table__
@@ -127,12 +159,16 @@ _PRODUCTS = Product.__table__
 _MESSAGES = Message.__table__
 _ATTACHMENTS = Attachment.__table__
 _OUTBOX = OutboxMail.__table__
+_EVENTS = Event.__table__
+_PAYMENTS = Payment.__table__
 
 _ORDER_COLUMNS = (
     _ORDERS.c.id, _ORDERS.c.receipt, _PRODUCTS.c.title, _PRODUCTS.c.sku, _ORDERS.c.quantity,
     _ORDERS.c.amount, _ORDERS.c.currency, _ORDERS.c.purchased_at, _ORDERS.c.customer_name,
     _ORDERS.c.customer_email, _VENDORS.c.nickname.label("vendor"),
-    _VENDORS.c.timezone.label("zone"), _ORDERS.c.refunded_amount,
+    _VENDORS.c.timezone.label("zone"), _ORDERS.c.refunded_amount, _PRODUCTS.c.kind,
+    _PRODUCTS.c.recurring,
+    func.coalesce(_VENDORS.c.cs_email, _VENDORS.c.account_email).label("vendor_address"),
 )
 _ORDER_JOIN = (_ORDERS.join(_VENDORS, _VENDORS.c.id == _ORDERS.c.vendor_id)
                .join(_PRODUCTS, _PRODUCTS.c.id == _ORDERS.c.product_id))
@@ -144,16 +180,25 @@ _SELECT_ORDER = select(*_ORDER_COLUMNS).select_from(_ORDER_JOIN).where(
     _ORDERS.c.id == bindparam("order_id"))
 _SELECT_HISTORY = (
     select(_MESSAGES.c.id, _MESSAGES.c.author_role, _MESSAGES.c.author_email, _MESSAGES.c.text,
-           _MESSAGES.c.created_at, _ATTACHMENTS.c.id.label("attachment_id"),
+           _MESSAGES.c.created_at, _MESSAGES.c.source, _MESSAGES.c.message_id,
+           _MESSAGES.c.verified, _ATTACHMENTS.c.id.label("attachment_id"),
            _ATTACHMENTS.c.filename, _ATTACHMENTS.c.size, _ATTACHMENTS.c.content_type)
     .select_from(_MESSAGES.outerjoin(_ATTACHMENTS,
                                      _ATTACHMENTS.c.message_id == _MESSAGES.c.id))
     .where(_MESSAGES.c.ticket_id == bindparam("ticket_id"),
            _MESSAGES.c.id <= bindparam("upto"))
     .order_by(_MESSAGES.c.id, _ATTACHMENTS.c.id))
+_SELECT_EVENT = select(_EVENTS.c.kind, _EVENTS.c.actor_role, _EVENTS.c.old, _EVENTS.c.new,
+                       _EVENTS.c.note).where(_EVENTS.c.id == bindparam("id"))
+_SELECT_LATEST_BILL = (select(_PAYMENTS.c.at, _PAYMENTS.c.amount)
+                       .where(_PAYMENTS.c.order_id == bindparam("order_id"))
+                       .order_by(_PAYMENTS.c.at.desc(), _PAYMENTS.c.id.desc()).limit(1))
+# what a snapshot replaces: every field but the number and the creation, which never change
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(MailTicket)
+                         if f.name not in ("number", "created_at"))
 _SELECT_EARLIER = (
     select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.state, _OUTBOX.c.next_attempt_at,
-           _OUTBOX.c.sent_at)
+           _OUTBOX.c.sent_at, _OUTBOX.c.upto_message_id)
     .where(_OUTBOX.c.ticket_id == bindparam("ticket_id"),
            _OUTBOX.c.recipient == bindparam("recipient"), _OUTBOX.c.id != bindparam("id"))
     .order_by(_OUTBOX.c.id))
@@ -179,10 +224,11 @@ def load_history(session: Session, ticket_id: int | None, upto: int | None
     if ticket_id is None or upto is None:
         return []
     messages: list[MailComment] = []
-    for mid, role, email, text, at, aid, filename, size, ctype in session.execute(
-            _SELECT_HISTORY, {"ticket_id": ticket_id, "upto": upto}):
+    for (mid, role, email, text, at, source, message_id, verified, aid, filename, size,
+         ctype) in session.execute(_SELECT_HISTORY, {"ticket_id": ticket_id, "upto": upto}):
         if not messages or messages[-1].id != mid:
-            messages.append(MailComment(mid, role, email, text, at, ()))
+            messages.append(MailComment(mid, role, email, text, at, (), source, message_id,
+                                        verified))
         if aid is not None:
             last = messages[-1]
             messages[-1] = replace(last, attachments=(
@@ -203,6 +249,28 @@ def mail_to_recipient(session: Session, row: OutboxFields) -> list[EarlierMail]:
         return []
     return [EarlierMail(*r) for r in session.execute(
         _SELECT_EARLIER, {"ticket_id": row.ticket_id, "recipient": row.recipient, "id": row.id})]
+
+
+def load_event(session: Session, event_id: int | None) -> MailEvent | None:
+    """The event a mail reports (None for a mail written without one)."""
+    if event_id is None:
+        return None
+    found = session.execute(_SELECT_EVENT, {"id": event_id}).first()
+    return MailEvent(*tuple(found)) if found is not None else None
+
+
+def latest_bill(session: Session, order_id: int) -> tuple[datetime, Decimal] | None:
+    """(instant, amount) of a recurring order's most recent bill: its refund window's start."""
+    found = session.execute(_SELECT_LATEST_BILL, {"order_id": order_id}).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def as_of(ticket: MailTicket, order: MailOrder, columns: Mapping[str, Any],
+          refunded_amount: Decimal) -> tuple[MailTicket, MailOrder]:
+    """The ticket and order as a snapshot (`gateway.services.mail_state`) recorded them."""
+    changed = {name: columns[name] for name in _SNAPSHOT_FIELDS if name in columns}
+    return (replace(ticket, **changed),
+            replace(order, refunded_amount=refunded_amount))
 
 
 def held_events(session: Session, ids: Sequence[int]) -> list[str]:

@@ -10,6 +10,7 @@ process; templates are compiled on first use and kept.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +76,12 @@ _TOP_DEFAULTS: Final[Mapping[str, Any]] = {
     "staff_explanation": None,
     "refused": None,
     "account": None,  # a vendor's standing: disputes, limit, revoked (see docs/emails.md)
+    # what the mail says about its moment (outbound.compose): the change its event records,
+    # the #commands its reader may use, when an idle ticket closes, what to do with goods
+    "change_line": None,
+    "commands": (),
+    "auto_close_at": None,
+    "return_line": None,
 }
 _TICKET_DEFAULTS: Final[Mapping[str, Any]] = {
     "process_at": None,
@@ -85,6 +92,7 @@ _TICKET_DEFAULTS: Final[Mapping[str, Any]] = {
     "escalated": False,
     "reason": None,
     "problem": None,
+    "title": None,  # the customer's own subject (a ticket opened by mail)
 }
 
 
@@ -299,9 +307,25 @@ def _wrap_line(line: str, width: int) -> list[str]:
 
 
 def nl2br(value: object) -> Markup:
-    """Escape text and keep its line breaks in HTML."""
+    """Escape text and keep its line breaks in HTML; web addresses in it become links (a
+    comment from an HTML mail keeps its links as `text (address)`, inbound.html_text)."""
     text = str(value).replace("\r\n", "\n")
-    return Markup("<br>\n").join(escape(text).split("\n"))
+    escaped = _URL.sub(_link, str(escape(text)))
+    return Markup("<br>\n").join(Markup(escaped).split("\n"))
+
+
+# in escaped text: quotes and angle brackets are entities, so an address ends before them
+_URL: Final = re.compile(r"https?://[^\s<>\"'&]+(?:&amp;[^\s<>\"'&]+)*")
+
+
+def _link(found: re.Match[str]) -> str:
+    """`<a>` for one address; closing punctuation after it stays text."""
+    url = found.group(0)
+    trail = ""
+    while url and url[-1] in ".,;:!?)" and not (url[-1] == ")" and "(" in url):
+        trail = url[-1] + trail
+        url = url[:-1]
+    return f'<a href="{url}">{url}</a>{trail}'
 
 
 def human_size(value: object) -> str:

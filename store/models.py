@@ -156,6 +156,9 @@ class Ticket(Base):
     follows_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # what a customer's dispute restores after a vendor closed or changed the request
     restore_type: Mapped[str | None] = mapped_column(String(16))
+    # the customer's own words for it: the subject of the mail that opened it (mail subjects
+    # stay fixed for filters; mails and pages show this in their body)
+    title: Mapped[str | None] = mapped_column(String(300))
 
     order: Mapped[Order] = relationship(lazy="joined")
     follows: Mapped[Ticket | None] = relationship(remote_side="Ticket.id", lazy="select")
@@ -178,6 +181,9 @@ class Message(Base):
     message_id: Mapped[str | None] = mapped_column(String(998))
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mail.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # False: a mail matched by subject token and From only (SPEC 8: From can be forged), so
+    # mails and pages mark it; None for messages written before this was kept
+    verified: Mapped[bool | None] = mapped_column(Boolean)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", lazy="selectin")

@@ -61,6 +61,9 @@ class Settings:
     refund_webhook_url: str = ""
     metrics_dir: str = "var/metrics"
     metrics_listen: HostPort | None = None
+    # the name mail to vendors and staff comes from ("Marketplace Support"); mail to a
+    # customer comes from the vendor's name
+    marketplace_name: str = "Marketplace"
 
     @property
     def is_sqlite(self) -> bool:
@@ -209,6 +212,7 @@ _PARSERS: dict[str, Any] = {
     "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),
     "metrics_dir": _str,
     "metrics_listen": lambda n, v: _hostport(n, v) if str(v).strip() else None,
+    "marketplace_name": lambda n, v: " ".join(str(v).split())[:100] or "Marketplace",
 }
 
 

@@ -40,6 +40,7 @@ class MailOrigin:
     original: str | None = None
     inbound_id: int | None = None
     attachments: tuple[StoredAttachment, ...] = ()
+    subject: str | None = None  # a ticket opened by the mail keeps it as its title
 
 
 NO_ORIGIN = MailOrigin()

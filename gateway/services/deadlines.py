@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from gateway.domain import rules
 from gateway.domain.errors import UserError
 from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
-from gateway.services import journal
+from gateway.services import journal, mail_state
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.execution import RefundExecutor
 from gateway.services.snapshots import order_facts, vendor_facts
@@ -153,7 +153,8 @@ class History:
                      for party in parties]
         self.mails.append((len(self.events) - 1, journal.outbox_values(
             ctx, ticket.id, ticket.order_id, addresses, mail, event=None,
-            upto=self.newest.get(ticket.id))))
+            upto=self.newest.get(ticket.id),
+            payload=mail_state.with_state(None, mail_state.of_ticket(ticket, ctx.now)))))
 
     def write(self, session: Session) -> None:
         if not self.events:

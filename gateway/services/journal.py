@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway.domain.facts import Role
+from gateway.services import mail_state
 from gateway.services.context import Actor, ServiceContext
 from store.models import Base, Counter, Event, Message, Order, OutboxMail, Ticket
 
@@ -148,12 +149,13 @@ def notify(session: Session, ctx: ServiceContext, ticket: Ticket, event_name: st
            newest_message: int | None = None) -> None:
     """Outbox rows, one a recipient, written at once; the worker renders them from the
     history as of now (messages up to the newest one: `newest_message` when the caller just
-    wrote it)."""
+    wrote it) and the ticket as it is now (`mail_state`): call it after the change."""
     write_outbox(session, ctx, ticket.id, ticket.order_id,
                  [(party, *party_address(ticket, party, ctx.staff_email)) for party in parties],
                  event_name, event=event,
                  upto=newest_message if newest_message is not None else newest(session, ticket),
-                 notice_kind=notice_kind, payload=payload, recipient=recipient)
+                 notice_kind=notice_kind, recipient=recipient,
+                 payload=mail_state.with_state(payload, mail_state.of_ticket(ticket, ctx.now)))
 
 
 def newest(session: Session, ticket: Ticket) -> int | None:

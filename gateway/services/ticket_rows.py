@@ -24,7 +24,7 @@ from gateway.domain import actions
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Action, Role, Status
 from gateway.domain.texts import _
-from gateway.services import journal
+from gateway.services import journal, mail_state
 from gateway.services.context import (
     NO_ORIGIN,
     Actor,
@@ -68,6 +68,13 @@ class TicketRow:
     restore_type: str | None
     due_at: datetime | None
     due_kind: str | None
+    # what its mail shows of it (gateway.services.mail_state)
+    reason: str | None
+    problem: str | None
+    refund_amount: Decimal | None
+    closed_at: datetime | None
+    escalation_note: str | None
+    title: str | None
     # the order
     customer_email: str
     locale: str
@@ -160,7 +167,8 @@ def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
                            original=origin.original, message_id=origin.message_id,
                            inbound_id=origin.inbound_id, attachments=list(origin.attachments))
     clock = activity_columns(actor, ctx.now)
-    clock.update(due_columns(ctx, dataclasses.replace(row, **clock), row.timezone))  # type: ignore[arg-type]
+    after = dataclasses.replace(row, **clock)  # type: ignore[arg-type]
+    clock.update(due_columns(ctx, after, row.timezone))
     changed = {key: value for key, value in clock.items() if getattr(row, key) != value}
     if changed:
         journal.write_columns(session, Ticket, row.id, changed)
@@ -168,4 +176,6 @@ def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
     journal.write_outbox(session, ctx, row.id, row.order_id,
                          [(party, *row.address_of(party, ctx.staff_email))
                           for party in (Role.CUSTOMER, Role.VENDOR)],
-                         "reply", event=event, upto=newest)
+                         "reply", event=event, upto=newest,
+                         payload=mail_state.with_state(
+                             None, mail_state.snapshot(after, row, row, ctx.now)))

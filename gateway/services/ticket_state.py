@@ -182,6 +182,7 @@ def write_message(session: Session, ctx: ServiceContext, ticket_id: int, actor: 
         "ticket_id": ticket_id, "author_role": actor.role.value, "author_email": email,
         "text": text, "original": original, "html": html, "source": actor.source,
         "message_id": message_id, "inbound_id": inbound_id, "created_at": ctx.now,
+        "verified": actor.verified,
     })
     for filename, content_type, size, data, stored_name in attachments or []:
         journal.insert_row(session, Attachment, {

@@ -22,6 +22,7 @@ from gateway.domain.facts import (
 )
 from gateway.domain.reasons import check_code
 from gateway.domain.texts import _
+from gateway.domain.titles import ticket_title
 from gateway.services import journal
 from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
 from gateway.services.snapshots import open_types, order_facts, ticket_facts, vendor_facts
@@ -73,6 +74,7 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
         number=journal.next_ticket_number(session), order_id=order.id, type=ticket_type.value,
         status=Status.OPEN.value, created_by=actor.role.value, created_at=ctx.now,
         warnings_sent=0, escalated=False, awaiting_confirmation=awaiting_confirmation,
+        title=ticket_title(origin.subject),
     )
     ticket.order = order
     if ticket_type is TicketType.TECH_SUPPORT:
@@ -186,6 +188,7 @@ def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, acto
     follow = open_ticket(session, ctx, order.receipt, TicketType.TECH_SUPPORT, actor,
                          comment=comment, notify=False, origin=origin)
     follow.follows_id = ticket.id
+    follow.title = follow.title or ticket.title  # the conversation goes on under its name
     journal.record(session, ctx, actor, "follow_up", ticket=follow, old=str(ticket.number))
     journal.notify(session, ctx, follow, "opened")
     return follow

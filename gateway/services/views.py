@@ -23,6 +23,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "author_email": message.author_email,
         "text": message.text,
         "source": message.source,
+        # false: a mail matched by subject token and From only (that sender may be anyone)
+        "verified": message.verified,
         "message_id": message.message_id,
         "created_at": format_instant(message.created_at),
         "attachments": [
@@ -36,6 +38,7 @@ def ticket_view(ticket: Ticket, *, full: bool = True) -> dict[str, Any]:
     order = ticket.order
     view: dict[str, Any] = {
         "number": ticket.number,
+        "title": ticket.title,  # the customer's own subject, when the ticket came by mail
         "type": ticket.type,
         "status": ticket.status,
         "receipt": order.receipt,
