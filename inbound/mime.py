@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
+from typing import Any
 
 import nh3
+from tnefparse import TNEF
 
 from inbound import html_text
 from inbound.decode import clean, decode_bytes, decode_header_value
@@ -48,6 +50,7 @@ class Body:
         self.is_report = False
         self.bounced: list[str] = []
         self.returned_ids: list[str] = []  # Message-IDs of the mail a report returns
+        self.tnef_bodies: list[tuple[str, str]] = []  # (text/plain or text/html, text)
 
     def walk(self, part: Message, depth: int, *, inside_attachment: bool) -> None:
         if depth > MAX_DEPTH:
@@ -77,6 +80,9 @@ class Body:
         if self.is_report and ctype in _RETURNED_HEADERS:
             self._returned(BytesHeaderParser(policy=email.policy.compat32).parsebytes(data))
         filename = _filename(part)
+        if (ctype == "application/ms-tnef" or filename.lower() == "winmail.dat") and \
+                self._unpack_tnef(data):
+            return
         is_body = ctype in ("text/plain", "text/html") and not filename
         if inside_attachment or not is_body or part.get_content_disposition() == "attachment":
             self._attach(part, ctype, data, filename)
@@ -93,6 +99,25 @@ class Body:
             data=None if too_large else data, too_large=too_large,
         ))
 
+    def _unpack_tnef(self, data: bytes) -> bool:
+        """Outlook's `winmail.dat` (TNEF): its files become the mail's attachments, its body the
+        mail's text when the mail has no other. False when it cannot be read (it is then
+        kept as the attachment it is)."""
+        try:
+            tnef = TNEF(data)
+        except Exception as exc:  # noqa: BLE001 - tnefparse raises several kinds on bad data
+            self.defects.append(f"application/ms-tnef: unreadable ({type(exc).__name__})")
+            return False
+        for found in tnef.attachments:
+            name = _tnef_name(found)
+            ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            self._attach(Message(), ctype, bytes(found.data or b""), name)
+        if isinstance(tnef.htmlbody, str | bytes) and tnef.htmlbody:
+            self.tnef_bodies.append(("text/html", _tnef_text(tnef.htmlbody, tnef.codepage)))
+        elif isinstance(tnef.body, str | bytes) and tnef.body:
+            self.tnef_bodies.append(("text/plain", _tnef_text(tnef.body, tnef.codepage)))
+        return True
+
     def _returned(self, returned: Message) -> None:
         """Keep the Message-ID of the mail a delivery report returns: a report that quotes one
         of ours is about that mail (SPEC 8)."""
@@ -101,7 +126,14 @@ class Body:
             if found and len(self.returned_ids) < MAX_RETURNED_IDS:
                 self.returned_ids.append(found.group(0))
 
+    def _tnef_fallback(self) -> None:
+        """A mail whose only body is in its winmail.dat has that body (once)."""
+        if not self.plain and not self.htmls:
+            for ctype, text in self.tnef_bodies:
+                (self.htmls if ctype == "text/html" else self.plain).append(text)
+
     def text(self) -> str:
+        self._tnef_fallback()
         if self.plain:
             text = "\n".join(self.plain)
         elif self.htmls:
@@ -111,7 +143,21 @@ class Body:
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
     def html(self) -> str | None:
+        self._tnef_fallback()
         return nh3.clean("\n".join(self.htmls)) if self.htmls else None
+
+
+def _tnef_name(found: Any) -> str:
+    try:
+        return str(found.long_filename() or found.name or "")
+    except Exception:  # noqa: BLE001 - a broken name property: a generated name instead
+        return ""
+
+
+def _tnef_text(value: str | bytes, codepage: str | None) -> str:
+    if isinstance(value, str):
+        return value.rstrip("\x00")
+    return decode_bytes(value, codepage or "cp1252", []).rstrip("\x00")
 
 
 def _subparts(part: Message) -> Iterator[Message]:

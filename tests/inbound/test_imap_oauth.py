@@ -220,6 +220,9 @@ def test_a_revoked_token_degrades_health_mails_the_operator_once_and_spares_the_
     with polling(rt):
         wait_until(lambda: taken(rt) == 1, timeout=20)
         wait_until(lambda: failures_counted(broken, "refresh") >= counted + 3, timeout=20)
+        # the pass that took the mail writes its heartbeat once it ends
+        wait_until(lambda: "ok" in [m["state"] for m in healthz(rt)[1].get("mailboxes", [])],
+                   timeout=20)
         status, body = healthz(rt)
         assert status == 503 and body["imap"] == "failing"
         states = {m["mailbox"]: m for m in body["mailboxes"]}
