@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gateway.domain import rules
 from gateway.domain.clock import format_instant
 from gateway.domain.errors import UserError
 from gateway.domain.facts import Action, Role, TicketType
@@ -88,9 +89,10 @@ def cmd_orders_import(args: argparse.Namespace) -> None:
         done += 1
         if value is not None:
             try:
-                line = orders.parse_line(value)
+                line, problems = orders.read_line(value)
                 with runtime.sessions.begin() as session:  # each line its own transaction
-                    _, was_created = orders.upsert_order(session, ctx, line, notify=args.notify)
+                    _, was_created = orders.upsert_order(session, ctx, line, notify=args.notify,
+                                                         problems=problems)
                 created += was_created
                 updated += not was_created
             except UserError as exc:
@@ -118,6 +120,8 @@ def cmd_ticket(args: argparse.Namespace) -> None:
     at = getattr(args, "at", None)
     runtime = read_runtime(args) if args.action == "show" else runtime_for(args)
     ctx = runtime.context(at)
+    if at is not None:
+        rules.check_request_time(ctx.now, ctx.recorded_at)
     with runtime.sessions.begin() as session:
         if args.action == "open":
             ticket = tickets.open_ticket(session, ctx, args.receipt, TicketType(args.type),

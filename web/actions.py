@@ -59,6 +59,7 @@ def _check(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, par
         if ticket.status != "open":
             raise Conflict(_("ticket #%(n)s is closed; there is nothing to confirm",
                              n=ticket.number))
+        tickets.check_confirmable(ticket)
         return
     action = Action.DISPUTE if purpose == "dispute" else Action.REFUND
     order = ticket.order

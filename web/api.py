@@ -121,9 +121,12 @@ def _order_for(session: Session, who: Principal, receipt: str) -> Order:
     return order
 
 
-def push_order(rt: Runtime, line: orders.OrderLine, notify: bool) -> tuple[dict[str, Any], bool]:
+def push_order(rt: Runtime, line: orders.OrderLine, notify: bool,
+               problems: list[UserError]) -> tuple[dict[str, Any], bool]:
+    """`problems`: the line's own errors, reported with any found against the store."""
     with rt.sessions.begin() as session:
-        order, created = orders.upsert_order(session, rt.context(), line, notify=notify)
+        order, created = orders.upsert_order(session, rt.context(), line, notify=notify,
+                                             problems=problems)
         return order_view(order), created
 
 
@@ -230,11 +233,12 @@ def routes(runtime: Runtime, limit: RateLimit | None = None) -> list[Mount]:
         notify = body.pop("notify", True)
         if not isinstance(notify, bool):
             raise invalid("notify must be true or false")
-        line = orders.parse_line(body)
-        if not who.staff and line.vendor.lower() != who.vendor_nickname:
+        line, problems = orders.read_line(body)
+        if (not who.staff and "vendor" not in line.invalid
+                and line.vendor.lower() != who.vendor_nickname):
             raise Forbidden(f"this key pushes orders for vendor {who.vendor_nickname!r} only, "
                             f"not {line.vendor!r}")
-        view, created = await api.run(push_order, runtime, line, notify)
+        view, created = await api.run(push_order, runtime, line, notify, problems)
         return JSONResponse(view, status_code=201 if created else 200)
 
     async def get_tickets(request: Request, who: Principal) -> Response:

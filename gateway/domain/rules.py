@@ -60,7 +60,8 @@ from gateway.domain.calendar import (
     same_local_day,
     zone_or_error,
 )
-from gateway.domain.errors import Conflict, Forbidden, OutsideWindow
+from gateway.domain.clock import format_instant
+from gateway.domain.errors import Conflict, Forbidden, OutsideWindow, UserError
 from gateway.domain.facts import (
     Action,
     DeadlineRule,
@@ -153,6 +154,16 @@ def check_refund_window(policy: Policy, role: Role, order: OrderFacts, vendor: V
 
 
 # --- opening tickets -------------------------------------------------------------------
+
+
+def check_request_time(at: datetime, now: datetime) -> None:
+    """A request entered as made at `at` (staff typing in a phone call: `--at`) was made by
+    `now`: one dated in the future would start its clocks before anything was asked."""
+    if at > now:
+        raise UserError(
+            f"--at {format_instant(at)} is in the future (it is now {format_instant(now)}); "
+            "--at records a request made earlier",
+            code="invalid_value")
 
 
 def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: OrderFacts,

@@ -1,19 +1,20 @@
 """Money actions that can no longer run are refused, never stuck or repeated (SQLite, PostgreSQL):
 reopen, dispute, Please Refund and confirmation of a request with nothing left to execute; the
-deadline processor checks again; failures by number."""
+deadline processor checks again; an import never undoes what we recorded; failures by number."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from gateway.domain.errors import Conflict
+from gateway.domain.errors import Conflict, UserError
 from gateway.domain.facts import Action, TicketType
-from gateway.services import tickets
+from gateway.services import orders, tickets
 from gateway.services.execution import WebhookExecutor
 from gateway.services.runtime import Runtime
 from store.models import Order, OutboxMail, Ticket
@@ -24,6 +25,7 @@ from tests.gateway.test_services import (
     VENDOR,
     act,
     open_,
+    order_line,
     run,
     setup_shop,
     show,
@@ -47,6 +49,11 @@ def mails(rt: Runtime) -> list[tuple[int | None, str, str]]:
 def subscription(rt: Runtime) -> str | None:
     with rt.sessions() as session:
         return session.execute(select(Order.subscription)).scalar_one()
+
+
+def import_line(rt: Runtime, at: datetime | None = None, **overrides: Any) -> None:
+    with rt.sessions.begin() as session:
+        orders.upsert_order(session, rt.context(at), orders.parse_line(order_line(**overrides)))
 
 
 def refund_then_cancellation(rt: Runtime) -> None:
@@ -165,3 +172,53 @@ def test_confirming_a_cancellation_after_the_subscription_ended_is_refused(
     view = show(runtime, 1001)
     assert (view["awaiting_confirmation"], view["process_at"]) == (True, None)
     assert mails(runtime) == sent
+
+
+# --- imports never undo what we recorded ------------------------------------------------------
+
+def test_reimport_keeps_our_cancellation_and_refuses_later_bills(runtime: Runtime) -> None:
+    setup_shop(runtime, **CLUB)
+    open_(runtime, BERLIN_THU_10, TicketType.CANCELLATION)
+    run(runtime, DAYS_LATER)  # cancelled at 2026-11-21T09:00:00Z
+    next_day = DAYS_LATER + timedelta(days=1)
+    import_line(runtime, next_day, **CLUB)  # the same line: "subscription" defaults to active
+    import_line(runtime, next_day, **CLUB, subscription="active")
+    assert subscription(runtime) == "cancelled"
+    with pytest.raises(Conflict, match="already cancelled"):
+        open_(runtime, next_day, TicketType.CANCELLATION)
+    later = [*CLUB["payments"], {"at": "2026-11-21T12:00:00Z", "amount": "47.00"}]
+    with pytest.raises(Conflict, match=r"2026-11-21T12:00:00Z comes after the subscription "
+                                       r"was cancelled on 2026-11-21T09:00:00Z \(ticket #1001"):
+        import_line(runtime, next_day, **{**CLUB, "payments": later})
+    with runtime.sessions() as session:
+        assert len(session.execute(select(Order)).unique().scalar_one().payments) == 1
+
+
+def test_reimport_may_not_undo_a_refund(runtime: Runtime) -> None:
+    setup_shop(runtime)
+    open_(runtime, BERLIN_THU_10)
+    run(runtime, DAYS_LATER)
+    with pytest.raises(UserError) as refused:
+        import_line(runtime, amount="40.00",
+                    payments=[{"at": "2026-11-10T10:00:00Z", "amount": "40.00"}])
+    assert refused.value.message == (
+        "the payment of 2026-11-10T10:00:00Z (47.00) was refunded (47.00, ticket #1001) and "
+        "must stay in the line unchanged; amount 40.00 is less than the 47.00 already "
+        "refunded (ticket #1001)")
+    with runtime.sessions() as session:
+        assert session.execute(select(Order.amount)).scalar_one() == Decimal("47.00")
+
+
+def test_an_import_line_reports_every_error_at_once(runtime: Runtime) -> None:
+    setup_shop(runtime)
+    line = order_line(receipt="NEXT0001", quantity="two", purchased_at="2026-11-20T10:00:00Z",
+                      payments=[{"at": "2026-11-01T10:00:00Z", "amount": "50.00"}])
+    with pytest.raises(UserError) as refused, runtime.sessions.begin() as session:
+        found, problems = orders.read_line(line)
+        orders.upsert_order(session, runtime.context(), found, problems=problems)
+    assert refused.value.message.split("; ") == [
+        "quantity 'two' is not a whole number",
+        "purchased_at 2026-11-20T10:00:00Z is in the future (it is now 2026-11-19T09:00:00Z)",
+        "the payment of 2026-11-01T10:00:00Z is before purchased_at 2026-11-20T10:00:00Z",
+        "the payment of 2026-11-01T10:00:00Z (50.00) is more than the order's amount (47.00)",
+    ]

@@ -1,5 +1,6 @@
 """Money actions through the real `ticketgw` command (SQLite and PostgreSQL): refused reopen,
-requests that can no longer run, failures by ticket number."""
+requests that can no longer run, failures by ticket number, imports that would undo what we
+recorded or that date things in the future, and `--at` in the future."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +101,55 @@ def test_a_failed_deadline_is_reported_by_ticket_number(cli: Run, tmp_path: Path
     assert [item["number"] for item in as_json(done)["failed"]] == [number]
     human = cli("deadlines", "run", "--at", "2026-11-24T10:00:00Z", check=False, env=nobody)
     assert f"  #{number} failed: RetryLater: refund webhook unreachable" in human.stdout
+
+
+def test_reimport_keeps_our_cancellation(cli: Run, tmp_path: Path) -> None:
+    import_(cli, tmp_path, CLUB)
+    number = open_(cli, "cancellation")
+    cli("deadlines", "run", "--at", "2026-11-24T10:00:00Z")
+    assert as_json(import_(cli, tmp_path, CLUB)) == {"created": 0, "updated": 1, "errors": []}
+    error = error_of(cli("ticket", "open", "ABCD1234", "--type", "cancellation", "--as",
+                         "customer", "--json", check=False))
+    assert error["message"].startswith("this subscription is already cancelled")
+    later = {**CLUB, "payments": [*ORDER["payments"],
+                                  {"at": "2026-11-25T10:00:00Z", "amount": "47.00"}]}
+    done = import_(cli, tmp_path, ORDER | {"receipt": "OTHER001"}, later)
+    assert done.returncode == 1
+    assert as_json(done)["errors"] == [{"line": 2, "message": (
+        "the payment of 2026-11-25T10:00:00Z comes after the subscription was cancelled on "
+        f"2026-11-24T10:00:00Z (ticket #{number}), and a cancelled subscription takes no "
+        "further bills")}]
+
+
+def test_import_reports_every_error_of_a_line(cli: Run, tmp_path: Path) -> None:
+    bad = {**ORDER, "quantity": 0, "purchased_at": "2099-01-01T00:00:00Z",
+           "payments": [{"at": "2026-11-01T10:00:00Z", "amount": "99.00"}]}
+    done = import_(cli, tmp_path, ORDER, bad)
+    assert done.returncode == 1
+    assert [e["line"] for e in as_json(done)["errors"]] == [2]
+    message = as_json(done)["errors"][0]["message"]
+    parts = message.split("; ")
+    assert parts[0] == "quantity must be at least 1, not 0"
+    assert parts[1].startswith("purchased_at 2099-01-01T00:00:00Z is in the future (it is now ")
+    assert parts[2:] == [
+        "the payment of 2026-11-01T10:00:00Z is before purchased_at 2099-01-01T00:00:00Z",
+        "the payment of 2026-11-01T10:00:00Z (99.00) is more than the order's amount (47.00)"]
+    human = cli("orders", "import", "orders.jsonl", check=False).stdout.splitlines()
+    assert human[1].startswith("  line 2: quantity must be at least 1, not 0; purchased_at ")
+    assert human[1].endswith(message[message.index(") is more"):])
+
+
+def test_ticket_open_at_a_future_instant_is_refused(cli: Run, tmp_path: Path) -> None:
+    import_(cli, tmp_path, ORDER)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    error = error_of(cli("ticket", "open", "ABCD1234", "--type", "refund", "--as", "staff",
+                         "--at", tomorrow, "--json", check=False))
+    assert error["code"] == "invalid_value"
+    assert error["message"].startswith(f"--at {tomorrow} is in the future")
+    assert as_json(cli("ticket", "list", "--json")) == []
+    number = str(open_(cli, "refund"))
+    before = as_json(cli("ticket", "show", number, "--json"))
+    error = error_of(cli("ticket", "act", number, "close", "--as", "staff", "--at",
+                         tomorrow, "--json", check=False))
+    assert error["code"] == "invalid_value"
+    assert as_json(cli("ticket", "show", number, "--json")) == before

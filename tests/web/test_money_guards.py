@@ -1,5 +1,6 @@
 """Money actions over HTTP (SQLite and PostgreSQL): the API refuses a reopen with nothing left
-to refund; the one-click confirm and dispute pages refuse a request that can no longer run."""
+to refund and an order push that would undo our cancellation or carries several errors (all
+reported); the one-click confirm and dispute pages refuse a request that can no longer run."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from gateway.domain.clock import FrozenClock
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import deadlines, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
+from store.models import Order
 from tests.web.test_api import (
     CUSTOMER,
     assert_error,
@@ -67,6 +71,47 @@ def test_api_reopen_with_nothing_left_to_refund_is_409(runtime: Runtime,
     assert_error(response, 409, "conflict")
     assert "refunded in full" in response.json()["error"]["message"]
     assert (counts(runtime), show(runtime, number)) == before
+
+
+def test_api_order_push_keeps_our_cancellation(runtime: Runtime, app: TestClient) -> None:
+    staff = bearer(make_key(runtime))
+    body = club_order(runtime, app, staff)
+    number = open_(runtime, TicketType.CANCELLATION, "CLUB0001")
+    sweep(runtime, 2)
+    again = app.post(PREFIX + "/orders", headers=staff, json=body)
+    assert again.status_code == 200, again.text
+    with runtime.sessions() as session:
+        assert session.execute(select(Order.subscription).where(
+            Order.receipt == "CLUB0001")).scalar_one() == "cancelled"
+    later = {**body, "payments": [{"at": "2026-11-10T10:00:00Z", "amount": "47.00"},
+                                  {"at": "2026-11-21T10:00:00Z", "amount": "47.00"},
+                                  {"at": "2026-11-30T10:00:00Z", "amount": "47.00"}]}
+    before = counts(runtime)
+    assert isinstance(runtime.clock, FrozenClock)
+    runtime.clock.set(START + timedelta(days=3))  # 2026-11-22T09:00:00Z
+    response = app.post(PREFIX + "/orders", headers=staff, json=later)
+    assert_error(response, 422, "invalid_field")  # a date error and conflicts: every one
+    assert response.json()["error"]["message"] == (
+        "The payment of 2026-11-30T10:00:00Z is in the future (it is now 2026-11-22T09:00:00Z); "
+        "the payment of 2026-11-21T10:00:00Z comes after the subscription was cancelled on "
+        f"2026-11-21T09:00:00Z (ticket #{number}), and a cancelled subscription takes no "
+        "further bills; the payment of 2026-11-30T10:00:00Z comes after the subscription was "
+        f"cancelled on 2026-11-21T09:00:00Z (ticket #{number}), and a cancelled subscription "
+        "takes no further bills.")
+    assert counts(runtime) == before
+
+
+def test_api_order_push_reports_every_error(runtime: Runtime, app: TestClient) -> None:
+    staff = bearer(make_key(runtime))
+    before = counts(runtime)
+    response = app.post(PREFIX + "/orders", headers=staff, json=line(
+        receipt="NEW00009", currency="dollars", vendor="nobody"))
+    assert_error(response, 422)
+    assert response.json()["error"]["message"].split("; ")[0] == (
+        "Currency 'DOLLARS' must be a 3-letter code such as USD")
+    assert response.json()["error"]["message"].split("; ")[1].startswith(
+        "unknown vendor 'nobody'")
+    assert counts(runtime) == before
 
 
 def test_confirm_page_refuses_a_cancellation_that_ended(runtime: Runtime,
