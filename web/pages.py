@@ -133,10 +133,12 @@ def _sanitised(html: str | None) -> Markup | None:
     return Markup(nh3.clean(html)) if html else None
 
 
-def _when(value: datetime | None, zone: str = "UTC", *, locale: str = DEFAULT_LOCALE) -> str:
+def _when(value: datetime | None, zone: str = "UTC", with_zone: bool = True, *,
+          locale: str = DEFAULT_LOCALE) -> str:
     """Times shown to people are in the vendor's zone, with its name (SPEC 11.14), in the
-    viewer's format: `Thu, Mar 5, 2026, 10:00 AM (Europe/Berlin)`."""
-    return i18n.format_when(value, locale, zone)
+    viewer's format: `Thu, Mar 5, 2026, 10:00 AM (Europe/Berlin)`; without the name where
+    the sentence says whose time it is ("your time" to the vendor, whose zone it is)."""
+    return i18n.format_when(value, locale, zone, with_zone=with_zone)
 
 
 def _short(value: datetime | None, zone: str = "UTC", *, locale: str = DEFAULT_LOCALE) -> str:
