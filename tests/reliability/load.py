@@ -151,7 +151,7 @@ class Senders:
                 code, _ = client.rcpt(mail.rcpt)
             if code == 250:
                 code, _ = client.data(mail.raw)
-            elif code < 500:
+            elif code < 500 and code != 421:  # 421: the server closes the connection
                 client.rset()
         except (OSError, smtplib.SMTPException):
             mail.answers.append(Answer(started, time.monotonic(), CONNECTION_LOST))

@@ -69,7 +69,8 @@ def test_database_crash_answers_451_and_loses_nothing(private_postgres: PrivateP
            f"{up - down:.1f} s outage, slowest {slowest:.2f} s; {replayed['replayed']} spooled "
            f"mails replayed; {elapsed(started)} s)")
     runtime.close()
-    assert {a.code for a in during} <= {451}, "only 451 while the database is down"
+    # 451, or 421 when a connection has had too many mails refused in a row (and closes)
+    assert {a.code for a in during} <= {451, 421}, "only 4xx while the database is down"
     assert slowest <= PROMPT, f"a sender waited {slowest:.1f} s for its answer"
     assert not any(a.code == CONNECTION_LOST for a in during), "the listener stopped answering"
     assert count.acknowledged == MAILS
