@@ -86,7 +86,7 @@ def _resend(runtime: Runtime, claim: Claim) -> None:
 
 
 def _change_email(runtime: Runtime, claim: Claim, raw: str) -> None:
-    email = normalise_email(raw, "the address")
+    email = normalise_email(raw, _("the address"))
     with runtime.sessions.begin() as session:
         order = _order(session, claim)
         if order.customer_email == email:

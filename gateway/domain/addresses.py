@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from gateway.domain.errors import UserError
+from gateway.domain.texts import _
 
 # One address, no display name: a local part of at most 64 octets (RFC 5321 4.5.3.1.1), @, and
 # a domain with at least one dot; none of the characters that would make it several addresses
@@ -22,6 +23,7 @@ def normalise_email(value: str, what: str) -> str:
     """`value` stripped and lower-cased, or a UserError naming `what` (a field, a setting)."""
     email = value.strip().lower()
     if not is_email_address(email):
-        raise UserError(f"{what} {value.strip()!r} is not an email address; write it as "
-                        "name@example.org", code="invalid_field")
+        raise UserError(_("%(what)s %(value)s is not an email address; write it as "
+                          "name@example.org", what=what, value=repr(value.strip())),
+                        code="invalid_field")
     return email

@@ -29,13 +29,15 @@ def shown(value: Decimal) -> str:
 def checked_money(value: Decimal, what: str) -> Decimal:
     """A stored amount: finite, from 0 to MAX_AMOUNT, whole cents."""
     if not value.is_finite() or value < 0:
-        raise UserError(f"{what} {shown(value)} must be zero or more", code="invalid_field")
+        raise UserError(_("%(what)s %(value)s must be zero or more", what=what,
+                          value=shown(value)), code="invalid_field")
     if value > MAX_AMOUNT:
-        raise UserError(f"{what} {shown(value)} is more than an order can be worth (at most "
-                        f"{MAX_AMOUNT:,})", code="invalid_field")
-    if value != value.quantize(CENT):
-        raise UserError(f"{what} {shown(value)} has more than two decimals",
+        raise UserError(_("%(what)s %(value)s is more than an order can be worth (at most "
+                          "%(most)s)", what=what, value=shown(value), most=f"{MAX_AMOUNT:,}"),
                         code="invalid_field")
+    if value != value.quantize(CENT):
+        raise UserError(_("%(what)s %(value)s has more than two decimals", what=what,
+                          value=shown(value)), code="invalid_field")
     return value.quantize(CENT)
 
 
@@ -64,53 +66,56 @@ def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
     if kind is RefundKind.FULL:
         amount = left
     elif kind is RefundKind.AMOUNT:
-        amount = _checked_amount(_required(value, "an amount"), left)
+        amount = _checked_amount(_required(value, _("an amount")), left)
     elif kind is RefundKind.PERCENT:
         low, high = (policy.percent_min, policy.percent_max) if policy else (1, 80)
-        percent = _required(value, "a percentage")
+        percent = _required(value, _("a percentage"))
         if not low <= percent <= high:
-            raise UserError(f"a refund percentage must be from {low} to {high}, not "
-                            f"{shown(percent)}")
+            raise UserError(_("a refund percentage must be from %(low)s to %(high)s, not "
+                              "%(value)s", low=low, high=high, value=shown(percent)))
         amount = order.refundable_base * percent / 100
     else:
-        count = _checked_quantity(_required(value, "a quantity"), order.quantity)
+        count = _checked_quantity(_required(value, _("a quantity")), order.quantity)
         amount = order.refundable_base / order.quantity * count
     result = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)
     if result <= 0:
-        raise UserError("this refund comes to 0.00; choose a larger share")
+        raise UserError(_("this refund comes to 0.00; choose a larger share"))
     return result
 
 
 def _required(value: Decimal | None, what: str) -> Decimal:
     if value is None:
-        raise UserError(f"this refund kind needs {what}")
+        raise UserError(_("this refund kind needs %(what)s", what=what))
     try:
         number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise UserError(f"{value!r} is not a valid number for {what}") from None
+        raise UserError(_("%(value)s is not a valid number for %(what)s", value=repr(value),
+                          what=what)) from None
     if not number.is_finite():
-        raise UserError(f"{shown(number)} is not a valid number for {what}")
+        raise UserError(_("%(value)s is not a valid number for %(what)s", value=shown(number),
+                          what=what))
     return number
 
 
 def _checked_amount(value: Decimal, left: Decimal) -> Decimal:
     if value <= 0:
-        raise UserError(f"a partial refund must be more than 0.00, not {shown(value)}")
+        raise UserError(_("a partial refund must be more than 0.00, not %(value)s",
+                          value=shown(value)))
     # compared before rounding: rounding an absurd amount to cents would itself fail
     if value > left + CENT / 2 or value.quantize(CENT, rounding=ROUND_HALF_UP) > left:
-        raise UserError(
-            f"a partial refund of {shown(value)} is more than the {left:.2f} left unrefunded "
-            "on this order"
-        )
+        raise UserError(_(
+            "a partial refund of %(value)s is more than the %(left)s left unrefunded on this "
+            "order", value=shown(value), left=f"{left:.2f}"))
     return value
 
 
 def _checked_quantity(value: Decimal, quantity: int) -> int:
     if quantity <= 1:
-        raise UserError("this order has a quantity of 1; a refund by quantity needs more items")
+        raise UserError(_("this order has a quantity of 1; a refund by quantity needs more "
+                          "items"))
     if value != value.to_integral_value() or not 1 <= value < quantity:
-        raise UserError(
-            f"a refund by quantity must be a whole number from 1 to {quantity - 1} "
-            f"(the order has {quantity}), not {shown(value)}"
-        )
+        raise UserError(_(
+            "a refund by quantity must be a whole number from 1 to %(most)s (the order has "
+            "%(quantity)s), not %(value)s", most=quantity - 1, quantity=quantity,
+            value=shown(value)))
     return int(value)

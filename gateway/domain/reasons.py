@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.domain.errors import UserError
 from gateway.domain.facts import TicketType
+from gateway.domain.texts import _
 
 REFUND_REASONS = ("not_received", "not_as_described", "technical_issue", "not_satisfied",
                   "unauthorized", "duplicate", "other")
@@ -24,10 +25,12 @@ def check_code(ticket_type: TicketType, code: str | None) -> str:
     code = code.strip().lower()
     allowed = CODES[ticket_type]
     if code not in allowed:
-        label = "problem" if ticket_type is TicketType.TECH_SUPPORT else "reason"
-        raise UserError(
-            f"unknown {label} {code!r} for a {ticket_type.value} ticket; use one of: "
-            + ", ".join(allowed),
-            code="invalid_reason",
-        )
+        if ticket_type is TicketType.TECH_SUPPORT:
+            message = _("unknown problem %(code)s for a tech-support ticket; use one of: "
+                        "%(codes)s", code=repr(code), codes=", ".join(allowed))
+        else:
+            kind = _("refund") if ticket_type is TicketType.REFUND else _("cancellation")
+            message = _("unknown reason %(code)s for a %(kind)s ticket; use one of: %(codes)s",
+                        code=repr(code), kind=kind, codes=", ".join(allowed))
+        raise UserError(message, code="invalid_reason")
     return code
