@@ -71,7 +71,7 @@ from gateway.domain.facts import (
     VendorFacts,
 )
 from gateway.domain.policy import Policy, Window
-from gateway.domain.texts import _
+from gateway.domain.texts import Text, _
 
 __all__ = ["amount_left", "refund_amount"]  # the amount rules, with the others here
 
@@ -142,15 +142,30 @@ def check_refund_window(policy: Policy, role: Role, order: OrderFacts, vendor: V
     age = days_between_local(order.window_start, now, vendor.zone)
     started = local_date(order.window_start, vendor.zone).isoformat()
     billed = order.recurring and order.latest_bill_at is not None
-    subject = f"the latest bill, on {started}," if billed else f"receipt purchased on {started}"
-    after = "the bill" if billed else "the sale"
+    subject = (_("the latest bill, on %(date)s,", date=started) if billed
+               else _("receipt purchased on %(date)s", date=started))
+    after = _("the bill") if billed else _("the sale")
     who = {
-        Role.CUSTOMER: "customers may ask for a refund",
-        Role.VENDOR: "vendors may grant a refund",
-    }.get(role, "refunds may be granted")
-    until = "" if window.unit == "days" else f" (until {last.isoformat()})"
-    days = f"{age} day{'' if age == 1 else 's'}"
-    raise OutsideWindow(f"{subject} is {days} old; {who} up to {window} after {after}{until}")
+        Role.CUSTOMER: _("customers may ask for a refund"),
+        Role.VENDOR: _("vendors may grant a refund"),
+    }.get(role, _("refunds may be granted"))
+    if window.unit == "days":
+        raise OutsideWindow(_(
+            "%(subject)s is %(age)s old; %(who)s up to %(window)s after %(after)s",
+            subject=subject, age=_days(age), who=who, window=_days(window.count),
+            after=after))
+    raise OutsideWindow(_(
+        "%(subject)s is %(age)s old; %(who)s up to %(window)s after %(after)s (until "
+        "%(until)s)", subject=subject, age=_days(age), who=who, window=_months(window.count),
+        after=after, until=last.isoformat()))
+
+
+def _days(count: int) -> Text:
+    return _("1 day") if count == 1 else _("%(n)s days", n=count)
+
+
+def _months(count: int) -> Text:
+    return _("1 month") if count == 1 else _("%(n)s months", n=count)
 
 
 # --- opening tickets -------------------------------------------------------------------

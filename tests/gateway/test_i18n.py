@@ -111,3 +111,19 @@ def test_dates_and_money_are_in_the_readers_format() -> None:
     assert i18n.format_money("1234.5", "EUR", "de") == "1.234,50\u00a0€"
     assert i18n.format_money("47", "USD", "pt") == "US$\u00a047,00"
     assert i18n.format_money("47", "USD", "fr") == "47,00\u00a0$US"
+
+
+def test_a_refund_window_refusal_is_said_in_the_readers_language() -> None:
+    from gateway.domain import rules
+    from gateway.domain.errors import OutsideWindow
+    from tests.gateway.domain.test_rules import CLICKBANK, EMPTY, C, T, local, order, vendor
+
+    with pytest.raises(OutsideWindow) as caught:
+        rules.check_open(CLICKBANK, T.REFUND, C, order("2026-09-01 10:00"), vendor(),
+                         local("2026-11-28 12:00"), EMPTY)
+    assert i18n.say(caught.value.message, "pt") == (
+        "o recibo comprado em 2026-09-01 tem 88 dias; os consumidores podem pedir um "
+        "reembolso até 60 dias após a venda")
+    assert i18n.say(caught.value.message, "fr") == (
+        "le reçu acheté le 2026-09-01 date de 88 jours ; les clients peuvent demander un "
+        "remboursement jusqu'à 60 jours après la vente")
