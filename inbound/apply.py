@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject, UserError
-from gateway.domain.facts import TicketType
+from gateway.domain.facts import Role, TicketType
 from gateway.domain.texts import N_, _
 from gateway.services import by_mail, inbox
 from gateway.services.by_mail import Landed, Refused
@@ -16,6 +16,7 @@ from gateway.services.context import Actor, MailOrigin, ServiceContext, StoredAt
 from gateway.services.runtime import Runtime
 from gateway.services.ticket_rows import TicketRow
 from inbound.commands import describe_unknown, parse_commands
+from inbound.forwards import Forward
 from inbound.parse import ParsedMail
 from inbound.replies import extract_reply
 from inbound.rules.base import Kind, MailContext, Verdict
@@ -59,6 +60,8 @@ def apply(session: Session, runtime: Runtime, mail: ParsedMail, ctx: MailContext
         return Result(inbox.REJECTED, verdict.decision, verdict.reason,
                       f"{verdict.smtp} {verdict.reason}", keep_raw=verdict.kind is Kind.REJECT)
     sctx = runtime.context()
+    if verdict.forwarded_by is not None and ctx.forward is not None:
+        return _forwarded(session, sctx, mail, ctx.forward, verdict, inbound_id)
     if verdict.kind is Kind.THREAD:
         return _thread(session, sctx, mail, ctx, verdict, inbound_id)
     return _open(session, sctx, mail, ctx, verdict, inbound_id)
@@ -107,6 +110,34 @@ def _thread(session: Session, sctx: ServiceContext, mail: ParsedMail, ctx: MailC
         reason += f"; landed on #{landed.number}"
     return Result(inbox.APPLIED, verdict.decision, reason,
                   f"250 2.0.0 threaded to #{landed.number}", landed)
+
+
+def _forwarded(session: Session, sctx: ServiceContext, mail: ParsedMail, forward: Forward,
+               verdict: Verdict, inbound_id: int) -> Result:
+    """A customer's mail a vendor or staff member forwarded: written as the customer's
+    message, marked with who forwarded it; its `#` lines are text, never commands."""
+    actor = Actor(Role.CUSTOMER, email=forward.original_from or None, source="email",
+                  verified=False)
+    text = extract_reply(forward.text).strip() or forward.original_subject.strip() or (
+        "(attachments only)" if mail.attachments else "(no text)")
+    origin = replace(mail_origin(mail, inbound_id),
+                     subject=forward.original_subject or mail.subject)
+    if verdict.kind is Kind.THREAD:
+        assert verdict.ticket_number is not None
+        landed = by_mail.reply(session, sctx, verdict.ticket_number, None, actor, text, origin)
+        if isinstance(landed, Refused):
+            return _refused(verdict.ticket_number, verdict, landed)
+    else:
+        assert verdict.receipt is not None
+        try:
+            landed = by_mail.open_ticket(session, sctx, verdict.receipt,
+                                         TicketType.TECH_SUPPORT, actor, text, origin,
+                                         awaiting=False)
+        except UserError as exc:
+            raise Reject(exc.message, smtp_code="550 5.7.0", code=exc.code) from None
+    inbox.mark_forwarded(session, inbound_id, verdict.forwarded_by or "")
+    return Result(inbox.APPLIED, verdict.decision, f"{verdict.reason}; on #{landed.number}",
+                  f"250 2.0.0 filed under the customer on #{landed.number}", landed)
 
 
 def _row(ctx: MailContext, number: int) -> TicketRow | None:

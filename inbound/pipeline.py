@@ -19,11 +19,13 @@ from gateway.domain.facts import Role
 from gateway.domain.tokens import Tokens
 from gateway.services import inbox, ticket_rows
 from gateway.services.runtime import Runtime
+from inbound.forwards import Forward, find_forward
 from inbound.parse import ParsedMail
 from inbound.rules import (
     auto_submitted,
     delivery_report,
     duplicate,
+    forwarded,
     legacy_request,
     mailing_list,
     null_sender,
@@ -53,6 +55,7 @@ RULES: tuple[ModuleType, ...] = (
     reply_token,
     references,
     subject_token,
+    forwarded,
     legacy_request,
     support_request,
     unmatched,
@@ -270,6 +273,8 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         own = () if named else _sender_orders(session, sender)
     # counting first locks the sender's row (PostgreSQL): the same mail delivered twice at
     # once is then checked for a duplicate one delivery after the other
+    forward, forward_orders = _forward(session, mail, kind, named, reference_ticket,
+                                       subject_number)
     rate_limited = inbox.count_mail(session, sender or (envelope_from or ""), now, rate[0],
                                     timedelta(seconds=rate[1]))
     duplicate_of = inbox.find_duplicate(session, message_id=mail.message_id, sender=sender,
@@ -285,4 +290,18 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         hard_bounce=mail.is_delivery_report and _HARD_STATUS.search(raw) is not None,
         return_path=_return_path(session, runtime.tokens, kind, token),
         quoted_mail=_quoted_mail(session, mail),
+        forward=forward, forward_orders=forward_orders,
     )
+
+
+def _forward(session: Session, mail: ParsedMail, kind: str, named: tuple[OrderRef, ...],
+             reference: TicketRef | None, subject_number: int | None
+             ) -> tuple[Forward | None, tuple[OrderRef, ...]]:
+    """A mail forwarded to support@ outside any thread, and the orders it may be about: the
+    receipts it names, else those bought from the address that first wrote it."""
+    if kind != "support" or reference is not None or subject_number is not None:
+        return None, ()
+    forward = find_forward(mail)
+    if forward is None:
+        return None, ()
+    return forward, named or _sender_orders(session, forward.original_from)

@@ -184,6 +184,8 @@ class Message(Base):
     # False: a mail matched by subject token and From only (SPEC 8: From can be forged), so
     # mails and pages mark it; None for messages written before this was kept
     verified: Mapped[bool | None] = mapped_column(Boolean)
+    # the vendor or staff address that forwarded this customer's mail to support@
+    forwarded_by: Mapped[str | None] = mapped_column(String(320))
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", lazy="selectin")
@@ -199,6 +201,8 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     # None when over the size limit; loaded only when read (a history shows names and sizes)
     data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # the part's Content-ID without <>: what `cid:` URLs in the message's HTML name
+    content_id: Mapped[str | None] = mapped_column(String(998))
 
 
 class Event(Base):

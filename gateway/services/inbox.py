@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gateway.domain.clock import format_instant
 from gateway.services import journal
 from store.db import is_postgres
-from store.models import AddressState, InboundMail, Ticket
+from store.models import AddressState, InboundMail, Message, Ticket
 from store.types import UTCDateTime
 
 APPLIED, IGNORED, REJECTED, FAILED = "applied", "ignored", "rejected", "failed"
@@ -97,6 +97,14 @@ def finish(session: Session, inbound_id: int, state: str, decision: str, reason:
     session.connection().execute(_FINISH[drop_raw], {
         "inbound_id": inbound_id, "state": state, "decision": decision[:40], "reason": reason,
         "ticket_id": ticket_id, "error": error})
+
+
+def mark_forwarded(session: Session, inbound_id: int, forwarder: str) -> None:
+    """Mark the messages an inbound mail wrote as forwarded by `forwarder`."""
+    session.flush()
+    session.connection().execute(
+        update(Message).where(Message.inbound_id == inbound_id)
+        .values(forwarded_by=forwarder[:320]))
 
 
 def why(session: Session, message_id: str) -> list[dict[str, Any]]:

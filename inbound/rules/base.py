@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from gateway.domain.facts import Role
 from gateway.services.ticket_rows import TicketRow
+from inbound.forwards import Forward
 
 
 class Kind(StrEnum):
@@ -91,6 +92,9 @@ class MailContext:
     hard_bounce: bool = False  # the delivery report says 5.x.x
     return_path: SentMail | None = None  # the mail a valid bounce+TOKEN@ recipient names
     quoted_mail: tuple[SentMail, ...] = ()  # our mail a delivery report returns (Message-ID)
+    forward: Forward | None = None  # the mail forwarded to support@ (inbound.forwards)
+    # the orders a forward is about: receipts it names, else those of its original sender
+    forward_orders: tuple[OrderRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ class Verdict:
     ticket_type: str | None = None  # for OPEN
     receipt: str | None = None  # for OPEN
     bounced: tuple[str, ...] = field(default_factory=tuple)
+    # a forward filed under its original sender: the vendor or staff address that forwarded it
+    forwarded_by: str | None = None
 
     @property
     def terminal(self) -> bool:
