@@ -128,6 +128,10 @@ def test_csv_import(cli: Run, tmp_path: Path) -> None:
 def test_errors_are_json_on_stderr_with_nonzero_exit(cli: Run) -> None:
     done = cli("ticket", "show", "4242", "--json", check=False)
     assert done.returncode == 1 and done.stdout == ""
+    assert json.loads(done.stderr)["error"]["code"] == "database_not_ready"  # reading made none
+    cli("init")
+    done = cli("ticket", "show", "4242", "--json", check=False)
+    assert done.returncode == 1 and done.stdout == ""
     assert json.loads(done.stderr)["error"]["code"] == "not_found"
     done = cli("vendor", "add", "zed", "--email", "z@example.org", "--timezone", "Mars/Base",
                "--json", check=False)
