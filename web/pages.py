@@ -35,6 +35,7 @@ from gateway.domain.texts import Text, _
 from gateway.domain.tokens import Claim, InvalidToken
 from gateway.services import i18n
 from gateway.services.runtime import Runtime
+from web import changes
 
 T = TypeVar("T")
 
@@ -173,6 +174,8 @@ def make_environment(locale: str = DEFAULT_LOCALE) -> Environment:
     )
     env.filters["when"] = functools.partial(_when, locale=locale)
     env.filters["label"] = functools.partial(_label, locale=locale)
+    env.filters["change"] = functools.partial(changes.change, locale=locale)
+    env.filters["refund"] = functools.partial(changes.refund, locale=locale)
     env.filters["money"] = functools.partial(_money, locale=locale)
     env.filters["say"] = functools.partial(_say, locale=locale)
     env.filters["bytes"] = functools.partial(i18n.format_size, locale=locale)
