@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject, UserError
-from gateway.domain.facts import Role, TicketType
+from gateway.domain.facts import Action, Role, TicketType
 from gateway.domain.texts import N_, _
 from gateway.services import by_mail, inbox
 from gateway.services.by_mail import Landed, Refused
@@ -85,6 +85,12 @@ def _thread(session: Session, sctx: ServiceContext, mail: ParsedMail, ctx: MailC
                             describe_unknown(parsed.unknown))
         return Result(inbox.IGNORED, "commands_unknown", "unknown commands; nothing changed",
                       "250 2.0.0 received; unknown commands, nothing changed (a notice was sent)")
+    if parsed.template is not None:  # `#template NAME`: the vendor's saved reply
+        expanded = by_mail.template_text(session, sctx, number, actor, parsed.template,
+                                         parsed.text)
+        if isinstance(expanded, Refused):
+            return _refused(number, verdict, expanded)
+        text = expanded
     origin = mail_origin(mail, inbound_id)
     if parsed.commands and not verdict.may_act:
         # SPEC 11.1: the comment is added, the commands refused, one notice
@@ -161,10 +167,12 @@ def _open(session: Session, sctx: ServiceContext, mail: ParsedMail, ctx: MailCon
     if awaiting and ticket_type is TicketType.REFUND and _has_open_tech_support(ctx, verdict):
         raise Reject(NO_CONVERSION, smtp_code="550 5.7.0")
     body = new_text(mail).strip() or mail.subject.strip() or "(no text)"
+    reason, body = _leading_reason(body, mail) if ticket_type is TicketType.REFUND else (
+        None, body)
     try:
         ticket = by_mail.open_ticket(session, sctx, verdict.receipt, ticket_type,
                                      _actor(ctx, verdict), body, mail_origin(mail, inbound_id),
-                                     awaiting=awaiting)
+                                     awaiting=awaiting, reason=reason)
     except UserError as exc:
         raise Reject(exc.message, smtp_code="550 5.7.0", code=exc.code) from None
     if awaiting:
@@ -174,6 +182,16 @@ def _open(session: Session, sctx: ServiceContext, mail: ParsedMail, ctx: MailCon
                       "mailed to the sender", ticket)
     return Result(inbox.APPLIED, verdict.decision, f"{verdict.reason}; opened #{ticket.number}",
                   f"250 2.0.0 opened #{ticket.number}", ticket)
+
+
+def _leading_reason(body: str, mail: ParsedMail) -> tuple[str | None, str]:
+    """A refund request's reason: the word after a `#refund` line on top (SPEC 7: the
+    addons profile needs one); the text without that line."""
+    parsed = parse_commands(body)
+    first = parsed.commands[0] if parsed.commands else None
+    if first is None or first.action is not Action.REFUND or not first.value:
+        return None, body
+    return first.value, parsed.text or mail.subject.strip() or "(no text)"
 
 
 def _has_open_tech_support(ctx: MailContext, verdict: Verdict) -> bool:

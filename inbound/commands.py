@@ -9,7 +9,8 @@ from decimal import Decimal, InvalidOperation
 from gateway.domain.facts import Action
 
 # The words a mail may use, and the action each is; `#refund` is the vendor's Please Refund
-# or the customer's conversion of tech support into a refund (services.act decides).
+# or the customer's conversion of tech support into a refund (services.act decides), and the
+# word after it is the refund's reason code (`#refund malfunction`).
 WORDS: dict[str, Action] = {
     "close": Action.CLOSE,
     "refund": Action.REFUND,
@@ -26,7 +27,9 @@ WORDS: dict[str, Action] = {
 _NUMERIC = frozenset({Action.PARTIAL, Action.PERCENT, Action.QUANTITY})
 # `#` then a word; `#1042` or `# heading` are text, not commands
 _LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)(?:[ \t]+(.*))?$")
+_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a reason code or a template name
 MAX_COMMANDS = 10
+TEMPLATE = "template"  # `#template NAME`: the reply is that saved reply template
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Commands:
     commands: tuple[Command, ...]
     unknown: tuple[str, ...]  # lines that look like commands but are none (or malformed)
     text: str  # the reply without its command lines
+    template: str | None = None  # `#template NAME`: the vendor's saved reply to use
 
 
 def parse_commands(text: str) -> Commands:
@@ -48,6 +52,7 @@ def parse_commands(text: str) -> Commands:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     commands: list[Command] = []
     unknown: list[str] = []
+    template: str | None = None
     index = 0
     while index < len(lines):
         line = lines[index].strip()
@@ -61,13 +66,16 @@ def parse_commands(text: str) -> Commands:
             index -= 1  # "#1042 is still broken" is text
             break
         word, argument = found.group(1).lower(), (found.group(2) or "").strip()
+        if word == TEMPLATE and template is None and _WORD.match(argument):
+            template = argument.lower()
+            continue
         command = _command(word, argument, line)
         if command is None or len(commands) >= MAX_COMMANDS:
             unknown.append(line[:200])
         else:
             commands.append(command)
     rest = "\n".join(lines[index:]).strip()
-    return Commands(tuple(commands), tuple(unknown), rest)
+    return Commands(tuple(commands), tuple(unknown), rest, template)
 
 
 def _command(word: str, argument: str, line: str) -> Command | None:
@@ -84,6 +92,8 @@ def _command(word: str, argument: str, line: str) -> Command | None:
         return Command(action, number, line)
     if action is Action.ESCALATE:
         return Command(action, argument[:2000] or None, line)
+    if action is Action.REFUND and argument:  # `#refund REASON`
+        return Command(action, argument.lower(), line) if _WORD.match(argument) else None
     if argument:  # `#close now please` is not a command we understand exactly
         return None
     return Command(action, None, line)

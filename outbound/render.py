@@ -76,6 +76,8 @@ _TOP_DEFAULTS: Final[Mapping[str, Any]] = {
     "staff_explanation": None,
     "refused": None,
     "account": None,  # a vendor's standing: disputes, limit, revoked (see docs/emails.md)
+    # a product's refund also refunded its support subscriptions (addons): receipt, amount
+    "support_refunds": (),
     # what the mail says about its moment (outbound.compose): the change its event records,
     # the #commands its reader may use, when an idle ticket closes, what to do with goods
     "change_line": None,

@@ -84,6 +84,8 @@ class Product(Base):
 
 class Order(Base):
     __tablename__ = "orders"
+    # the support subscriptions of a vendor's product (tech support under addons)
+    __table_args__ = (Index("ix_orders_vendor_covers", "vendor_id", "covers_sku"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt: Mapped[str] = mapped_column(String(64), unique=True)
     vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"), index=True)
@@ -98,6 +100,11 @@ class Order(Base):
     shop_url: Mapped[str | None] = mapped_column(String(2000))
     subscription: Mapped[str | None] = mapped_column(String(16))  # active | cancelled
     support_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # a support subscription (product kind `support`, addons' Business Care): the product SKU
+    # it covers and the last instant it is valid (its shop is `shop_url`); `support_active`
+    # false once a refund ended it
+    covers_sku: Mapped[str | None] = mapped_column(String(128))
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     shipped: Mapped[bool] = mapped_column(Boolean)
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     return_info: Mapped[bool] = mapped_column(Boolean)
@@ -321,3 +328,17 @@ class IntakeHeartbeat(Base):
     restarts: Mapped[int] = mapped_column(Integer)
     restarted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReplyTemplate(Base):
+    """A vendor's named reply text (Jinja2, rendered in a sandbox over the ticket's safe
+    fields when a reply uses it: `#template NAME`, the page's select, the API)."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (UniqueConstraint("vendor_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,7 +19,7 @@ from gateway.domain.clock import parse_instant
 from gateway.domain.errors import GatewayError
 from gateway.domain.facts import Action, TicketType
 from gateway.domain.locales import LOCALES
-from ticketgw import demo
+from ticketgw import demo, vendor_texts
 from ticketgw.app import load_settings, setup_logging
 from ticketgw.commands import EXIT_ERROR, HANDLERS
 from ticketgw.operator import SUBCOMMANDS
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         command(role, f"run the {role} role")
 
     vendor = group("vendor", "manage vendors")
+    vendor_texts.add_parsers(command, vendor)
     for name in ("add", "update"):
         _vendor_options(command(name, f"{name} a vendor", vendor), adding=name == "add")
     for name in ("revoke", "restore"):
@@ -245,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the long-running roles log what happens to every mail; one-shot commands only warnings
     setup_logging(logging.INFO if args.command in LONG_RUNNING else logging.WARNING)
     handler = (SUBCOMMANDS.get((args.command, getattr(args, "action", "")))
+               or vendor_texts.SUBCOMMANDS.get((args.command, getattr(args, "action", "")))
                or {"demo": demo.command}.get(args.command) or HANDLERS[args.command])
     try:
         handler(args)

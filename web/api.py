@@ -30,7 +30,7 @@ from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, vendor_facts
 from gateway.services.views import message_view, order_view, ticket_view
 from store.models import Message, Order, Ticket
-from web import api_docs
+from web import api_docs, api_texts
 from web.api_input import (
     ApiError,
     OpenRequest,
@@ -175,11 +175,12 @@ def open_ticket(rt: Runtime, who: Principal, req: OpenRequest) -> dict[str, Any]
         return ticket_view(ticket)
 
 
-def reply(rt: Runtime, who: Principal, number: int, text: str) -> dict[str, Any]:
+def reply(rt: Runtime, who: Principal, number: int, text: str | None,
+          template: str | None = None) -> dict[str, Any]:
     with rt.sessions.begin() as session:
         _ticket_for(session, who, number, lock=True)
         landed = tickets.act(session, rt.context(), number, Action.REPLY, who.actor(),
-                             comment=text)
+                             comment=text, template=template)
         session.flush()
         message = session.execute(select(Message).where(Message.ticket_id == landed.id)
                                   .order_by(Message.id.desc()).limit(1)).scalar_one()
@@ -255,11 +256,12 @@ def routes(runtime: Runtime, limit: RateLimit | None = None) -> list[Mount]:
 
     async def post_reply(request: Request, who: Principal) -> Response:
         body = await read_object(request)
-        only(body, ("text",))
-        text = text_field(body, "text", required=True)
-        assert text is not None
+        only(body, ("text", "template"))
+        template = text_field(body, "template")  # a vendor's saved reply, before `text`
+        text = text_field(body, "text", required=template is None)
         number = request.path_params["number"]
-        return JSONResponse(await api.run(reply, runtime, who, number, text), status_code=201)
+        return JSONResponse(await api.run(reply, runtime, who, number, text, template),
+                            status_code=201)
 
     async def post_action(request: Request, who: Principal) -> Response:
         action, comment, value = action_request(await read_object(request))
@@ -284,6 +286,7 @@ def routes(runtime: Runtime, limit: RateLimit | None = None) -> list[Mount]:
         ("POST", "/tickets/{number:int}/replies", post_reply),
         ("POST", "/tickets/{number:int}/actions", post_action),
     ]
+    table += api_texts.handlers(runtime, api.run)
     inner = [Route(path, _guarded(api, handler), methods=[method])
              for method, path, handler in table]
     inner.append(Route("/openapi.json", openapi, methods=["GET"]))

@@ -80,7 +80,7 @@ SCHEMAS: dict[str, Any] = {
     "OrderInput": _obj({
         "receipt": {"type": "string"}, "vendor": {"type": "string"},
         "sku": {"type": "string"}, "title": {"type": "string"},
-        "kind": {"enum": ["digital", "physical"]}, "recurring": {"type": "boolean"},
+        "kind": {"enum": ["digital", "physical", "support"]}, "recurring": {"type": "boolean"},
         "customer_email": {"type": "string"}, "customer_name": {"type": "string"},
         "quantity": {"type": "integer", "minimum": 1}, "amount": _NUMBER,
         "currency": {"type": "string"}, "purchased_at": _TIME,
@@ -88,6 +88,9 @@ SCHEMAS: dict[str, Any] = {
         "shipped": {"type": "boolean"}, "shipped_at": _TIME, "locale": {"enum": [
             "en", "fr", "de", "pt"]}, "shop_url": {"type": "string"},
         "subscription": {"enum": ["active", "cancelled"]}, "return_info": {"type": "boolean"},
+        "covers_sku": {"type": "string", "description": "kind support: the product it covers"},
+        "valid_until": {"type": "string", "description": "kind support: its last instant, "
+                        "or a date (the end of that day, UTC)"},
         "notify": {"type": "boolean", "default": True,
                    "description": "a new order gets its receipt and sale mails"},
     }, ["receipt", "vendor", "sku", "customer_email", "amount", "purchased_at"]),
@@ -99,12 +102,23 @@ SCHEMAS: dict[str, Any] = {
         "reason": {"type": "string"}, "comment": {"type": "string"},
         "refund_kind": {"enum": REFUND_KINDS}, "refund_value": _NUMBER,
     }, ["receipt", "type"]),
-    "Reply": _obj({"text": {"type": "string", "minLength": 1}}, ["text"]),
+    "Reply": _obj({"text": {"type": "string", "minLength": 1},
+                   "template": {"type": "string", "description": "a reply template of the "
+                                "vendor's, before the text (text then optional)"}}),
     "TicketAction": _obj({
         "action": {"enum": ACTIONS}, "comment": {"type": "string",
                                                  "description": "required for escalate"},
         "amount": _NUMBER, "percent": _NUMBER, "quantity": _NUMBER,
+        "reason": {"type": "string", "description": "refund only: the refund's reason code "
+                   "(a vendor's approves the refund)"},
     }, ["action"]),
+    "TemplateInput": _obj({"body": {"type": "string", "description": "Jinja2 over customer_name, "
+                                    "product, receipt, ticket, deadline, vendor"}}, ["body"]),
+    "Template": _obj({"name": {"type": "string"}, "updated_at": _TIME,
+                      "body": {"type": "string"}}, ["name", "updated_at"]),
+    "TemplateList": _obj({"items": {"type": "array", "items": _ref("Template")}}, ["items"]),
+    "SignatureInput": _obj({"text": {"type": "string"}}, ["text"]),
+    "Signature": _obj({"signature": {"type": ["string", "null"]}}, ["signature"]),
     "RefundPreview": _obj({"amount": _MONEY, "currency": {"type": "string"}},
                           ["amount", "currency"]),
 }
@@ -125,10 +139,13 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _op(summary: str, answers: dict[str, tuple[str, str]], *, body: str | None = None,
-        params: list[dict[str, Any]] | None = None, errors: tuple[str, ...] = ()) -> Any:
+        params: list[dict[str, Any]] | None = None, errors: tuple[str, ...] = (),
+        empty: dict[str, str] | None = None) -> Any:
+    """`empty`: answers without a body (status: description)."""
     responses: dict[str, Any] = {
         status: {"description": text, **_json(_ref(schema))}
         for status, (text, schema) in answers.items()}
+    responses.update({status: {"description": text} for status, text in (empty or {}).items()})
     for status in ("401", "429", *errors):
         responses[status] = {"description": _ERRORS[status], **_json(_ref("Error"))}
     op: dict[str, Any] = {"summary": summary, "responses": responses}
@@ -147,6 +164,33 @@ def _param(name: str, where: str, schema: dict[str, Any], text: str,
 
 _NUMBER_PARAM = _param("number", "path", {"type": "integer"}, "the ticket number")
 _TICKET_ERRORS = ("400", "403", "404", "409", "422")
+
+
+def _vendor_text_paths() -> dict[str, Any]:
+    nick = _param("nickname", "path", {"type": "string"}, "the vendor (a vendor key: its own)")
+    name = _param("name", "path", {"type": "string"}, "the template's name")
+    refused = ("400", "404", "422")
+    return {
+        "/vendors/{nickname}/templates": {"get": _op(
+            "The vendor's reply templates", {"200": ("names", "TemplateList")},
+            params=[nick], errors=("404",))},
+        "/vendors/{nickname}/templates/{name}": {
+            "get": _op("One reply template", {"200": ("the template", "Template")},
+                       params=[nick, name], errors=("404",)),
+            "put": _op("Add or replace a reply template (refused with its line when it would "
+                       "fail)", {"201": ("added", "Template"), "200": ("replaced", "Template")},
+                       body="TemplateInput", params=[nick, name], errors=refused),
+            "delete": _op("Remove a reply template", {}, params=[nick, name],
+                          errors=("404",), empty={"204": "removed"}),
+        },
+        "/vendors/{nickname}/signature": {
+            method: _op(summary, {"200": ("the signature", "Signature")},
+                        body="SignatureInput" if method == "put" else None, params=[nick],
+                        errors=refused)
+            for method, summary in (("get", "The signature under the vendor's replies"),
+                                    ("put", "Set the signature"),
+                                    ("delete", "No signature any more"))},
+    }
 
 
 def document() -> dict[str, Any]:
@@ -191,6 +235,7 @@ def document() -> dict[str, Any]:
         "/tickets/{number}/actions": {"post": _op(
             "Act on a ticket", {"200": ("the ticket after the action", "Ticket")},
             body="TicketAction", params=[_NUMBER_PARAM], errors=_TICKET_ERRORS)},
+        **_vendor_text_paths(),
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }

@@ -212,7 +212,7 @@ def open_request(body: dict[str, Any]) -> OpenRequest:
 
 
 def action_request(body: dict[str, Any]) -> tuple[Action, str | None, str | None]:
-    only(body, ("action", "comment", "amount", "percent", "quantity"))
+    only(body, ("action", "comment", "amount", "percent", "quantity", "reason"))
     name = choice(text_field(body, "action", required=True), "action", ACTIONS)
     assert name is not None
     action = Action(name)
@@ -221,7 +221,10 @@ def action_request(body: dict[str, Any]) -> tuple[Action, str | None, str | None
     for other in ("amount", "percent", "quantity"):
         if other != wanted and body.get(other) is not None:
             raise invalid(f"{other} does not go with the action {name!r}")
-    value = number_field(body, wanted) if wanted else None
+    if action is not Action.REFUND and body.get("reason") is not None:
+        raise invalid(f"reason goes with the action 'refund', not {name!r}")
+    # a refund's reason code: a vendor's approval, a customer's conversion (SPEC 7)
+    value = number_field(body, wanted) if wanted else text_field(body, "reason")
     if action is Action.ESCALATE:
         if comment is None:
             raise invalid("an escalation needs a comment explaining it to staff",

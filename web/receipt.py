@@ -16,7 +16,7 @@ from gateway.domain.addresses import normalise_email
 from gateway.domain.errors import Conflict, NotFound, UserError
 from gateway.domain.facts import Role, TicketType
 from gateway.domain.links import link_expiry
-from gateway.domain.reasons import CODES
+from gateway.domain.rules import reason_codes
 from gateway.domain.texts import _
 from gateway.domain.tokens import Claim
 from gateway.services import journal, tickets
@@ -65,8 +65,8 @@ def load(runtime: Runtime, claim: Claim) -> dict[str, Any]:
             "zone": order.vendor.timezone,
             "download": safe_download(order.shop_url),
             "party_locale": order.locale,
-            "requests": [(t, label, CODES[TicketType(t)]) for t, label in _REQUESTS
-                         if t != "cancellation" or active],
+            "requests": [(t, label, reason_codes(runtime.policy, TicketType(t), Role.CUSTOMER))
+                         for t, label in _REQUESTS if t != "cancellation" or active],
         }
 
 

@@ -20,6 +20,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
 from store.models import Ticket
+from web import reply_form
 from web.pages import Web, checked_form, refusal_status
 
 KIND_FORM = "kind"  # the one form behind `Change Refund Type`
@@ -138,6 +139,7 @@ def load_page(runtime: Runtime, claim: Claim, now: datetime) -> dict[str, Any]:
             "buttons": buttons(claim.party, TicketType(ticket.type), allowed),
             "expires_at": claim.expires_at,
             "party_locale": party_locale(ticket, claim.party),
+            **reply_form.choices(runtime, session, ticket, claim.party, allowed),
         }
 
 
@@ -159,6 +161,7 @@ def apply(runtime: Runtime, claim: Claim, form: dict[str, str]) -> int:
         except ValueError:
             raise UserError(_("the page sent an unknown action %(action)r; open it again",
                               action=name)) from None
+    action, value, template = reply_form.read(form, action, value)
     if action is Action.ESCALATE and not comment:
         raise UserError(_("an escalation needs an explanation for the staff; write one and "
                           "press Escalate again"))
@@ -166,7 +169,7 @@ def apply(runtime: Runtime, claim: Claim, form: dict[str, str]) -> int:
         ticket = tickets.find_ticket(session, claim.subject_id)
         actor = Actor(claim.party, _party_email(ticket, claim.party, runtime), source="web")
         landed = tickets.act(session, runtime.context(), ticket.number, action, actor,
-                             comment=comment, value=value)
+                             comment=comment, value=value, template=template)
         return landed.number
 
 

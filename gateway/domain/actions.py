@@ -161,12 +161,7 @@ def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: T
         return
     if action is Action.TECHSUPPORT:
         raise Conflict(_("this ticket is already a tech-support ticket"))
-    if action is Action.REFUND and role is Role.VENDOR:
-        raise Conflict(
-            "Please Refund works on refund and cancellation tickets; to refund this order, "
-            "open a refund ticket for it, which turns this ticket into the refund"
-        )
-    if action is Action.REFUND:
+    if action is Action.REFUND:  # the vendor's Please Refund, or a conversion
         if TicketType.REFUND in ticket.open_types:
             raise Conflict(_("this order already has an open refund ticket; reply to that "
                              "ticket"))

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from gateway.domain.support import SupportNeed
+
 
 class Role(StrEnum):
     CUSTOMER = "customer"
@@ -89,6 +91,9 @@ class OrderFacts:
     shipped: bool = False
     return_info: bool = False
     support_active: bool = True  # addons profile: an active support subscription
+    # addons profile, tech support: the product, its shop and the subscriptions that could
+    # cover it (None: not looked up; `support_active` decides)
+    support: SupportNeed | None = None
 
     @property
     def window_start(self) -> datetime:

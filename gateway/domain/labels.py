@@ -32,6 +32,9 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "not_satisfied": N_("Not satisfied with the product"),
         "unauthorized": N_("Unauthorized purchase"),
         "duplicate": N_("Duplicate purchase"),
+        # the addons profile's (seed 004)
+        "not_downloaded": N_("The product was not downloaded"),
+        "malfunction": N_("The product malfunctions"),
         "other": N_("Other"),
     },
     "cancellation_reason": {
@@ -87,6 +90,8 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "processed": N_("Processed"),
         "customer_email": N_("Customer's address changed"),
         "follow_up": N_("Follow-up ticket"),
+        "refund_approved": N_("Refund approved by the vendor"),
+        "support_refunded": N_("Business Care refunded and ended"),
     },
 }
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from gateway.domain.calendar import add_months
 from gateway.domain.errors import ConfigError
+from gateway.domain.reasons import REFUND_REASONS
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,15 @@ class Policy:
     )
     tech_support_needs_support_subscription: bool = False
     refund_ends_support: bool = False
+    # a vendor's refund in a reply approves it: the customer and staff are told (seed's "$")
     dollar_reply_approves_refund: bool = False
+    # refund reason codes: what vendors and staff may give, and the customer's own list
+    # (None: the same); a customer's reason in `reasons_after_support` needs an earlier
+    # tech-support ticket on the order; `reason_required`: a customer must give one
+    refund_reasons: tuple[str, ...] = REFUND_REASONS
+    customer_refund_reasons: tuple[str, ...] | None = None
+    reasons_after_support: tuple[str, ...] = ()
+    reason_required: bool = False
 
 
 PROFILES: dict[str, Policy] = {
@@ -80,6 +89,13 @@ PROFILES: dict[str, Policy] = {
         tech_support_needs_support_subscription=True,
         refund_ends_support=True,
         dollar_reply_approves_refund=True,
+        # seed 004: "le produit n'a pas été téléchargé"; "le produit présente des
+        # dysfonctionnements techniques (sous condition que le Client vous ait préalablement
+        # sollicité au titre du SAV)"; a vendor granting one may also say `other`
+        refund_reasons=("not_downloaded", "malfunction", "other"),
+        customer_refund_reasons=("not_downloaded", "malfunction"),
+        reasons_after_support=("malfunction",),
+        reason_required=True,
     ),
 }
 

@@ -26,10 +26,13 @@ Decisions where the spec is silent:
 - Percent and quantity changes need no vendor setting; partial by amount needs
   `partial_refunds_enabled` for the vendor (staff are not bound by it).
 - Tech-support tickets: anyone may reply and close; vendor and staff may escalate; the customer
-  may turn the ticket into a refund (`refund`, within the customer's window), staff too (within
-  the vendor's window). The vendor's `refund` is Please Refund, which only applies to refund
-  and cancellation tickets: a vendor who wants to refund opens a refund ticket, which converts
-  the tech-support ticket (check_open returns convert=True).
+  may turn the ticket into a refund (`refund`, within the customer's window), vendor and staff
+  too (within the vendor's window). The vendor's is Please Refund (seed 003: "on any ticket"):
+  the ticket becomes a refund that runs 5 minutes later, as if the vendor had opened it.
+- Refund reasons are the policy's data (`refund_reasons`): under addons a customer must give
+  `not_downloaded` or `malfunction`, the latter only when the order had a tech-support ticket
+  before the request (seed 004); turning a tech-support ticket into a refund counts as that,
+  and without a reason it is `malfunction`. Vendors and staff may also give `other`.
 - Consent: `agree` and `dispute` are the customer's alone (not staff's) and need
   `disputable_until` set and not passed; both work on a closed ticket too (agreeing to a close
   just ends the dispute period).
@@ -71,6 +74,8 @@ from gateway.domain.facts import (
     VendorFacts,
 )
 from gateway.domain.policy import Policy, Window
+from gateway.domain.reasons import CODES
+from gateway.domain.support import check_support
 from gateway.domain.texts import Text, _
 
 __all__ = ["amount_left", "refund_amount"]  # the amount rules, with the others here
@@ -203,7 +208,7 @@ def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: Order
     if ticket_type is TicketType.CANCELLATION:
         _check_subscription(order)
     else:
-        _check_support(policy, order)
+        _check_support(policy, order, now)
     return OpenDecision(convert=False)
 
 
@@ -229,12 +234,61 @@ def _check_subscription(order: OrderFacts) -> None:
                          "taken"))
 
 
-def _check_support(policy: Policy, order: OrderFacts) -> None:
-    if policy.tech_support_needs_support_subscription and not order.support_active:
+def _check_support(policy: Policy, order: OrderFacts, now: datetime) -> None:
+    if not policy.tech_support_needs_support_subscription:
+        return
+    if order.support is not None:
+        check_support(order.support, now)
+    elif not order.support_active:
         raise Conflict(_(
             "technical support for this product needs an active support subscription, and "
             "this order's has ended; renew the support subscription to open a support ticket"
         ))
+
+
+# --- refund reasons --------------------------------------------------------------------
+
+
+def refund_reasons(policy: Policy, role: Role) -> tuple[str, ...]:
+    """The refund reason codes `role` may give under `policy` (the list a form offers)."""
+    if role is Role.CUSTOMER and policy.customer_refund_reasons is not None:
+        return policy.customer_refund_reasons
+    return policy.refund_reasons
+
+
+def reason_codes(policy: Policy, ticket_type: TicketType, role: Role) -> tuple[str, ...]:
+    """The codes a form offers `role` for a new ticket of `ticket_type`."""
+    if ticket_type is TicketType.REFUND:
+        return refund_reasons(policy, role)
+    return CODES[ticket_type]
+
+
+def check_refund_reason(policy: Policy, role: Role, code: str | None, *, asked_support: bool,
+                        converting: bool = False) -> str:
+    """The reason code to store on a refund `role` asks for. `asked_support`: the order had
+    a tech-support ticket before this request; `converting`: the request turns one into a
+    refund, and without a reason it is for what that ticket was about (the first of
+    `reasons_after_support`, `malfunction` under addons), else `other`."""
+    allowed = refund_reasons(policy, role)
+    if not code or not code.strip():
+        if converting and policy.reasons_after_support:
+            return policy.reasons_after_support[0]
+        if role is Role.CUSTOMER and policy.reason_required:
+            raise UserError(_("a refund request needs a reason, one of: %(reasons)s",
+                              reasons=", ".join(allowed)), code="reason_required")
+        return "other"
+    code = code.strip().lower()
+    if code not in allowed:
+        raise UserError(_("unknown reason '%(reason)s' for a refund ticket; use one of: "
+                          "%(reasons)s", reason=code, reasons=", ".join(allowed)),
+                        code="invalid_reason")
+    if role is Role.CUSTOMER and code in policy.reasons_after_support and not asked_support:
+        raise Conflict(_(
+            "a refund for the reason '%(reason)s' needs a tech-support request to the vendor "
+            "first: open a tech-support ticket on this order so the vendor can help; if it "
+            "cannot be fixed, ask for the refund on that ticket", reason=code),
+            code="support_first")
+    return code
 
 
 # --- process_at ------------------------------------------------------------------------

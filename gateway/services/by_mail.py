@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from gateway.domain.errors import Conflict, UserError
 from gateway.domain.facts import Action, TicketType
 from gateway.domain.texts import Text
-from gateway.services import inbox, journal, ticket_rows, tickets
+from gateway.services import inbox, journal, reply_texts, ticket_rows, tickets
 from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
 from gateway.services.ticket_rows import TicketRow
 from store.models import InboundMail, OutboxMail, Ticket
@@ -71,6 +71,17 @@ def act(session: Session, ctx: ServiceContext, number: int, actor: Actor,
     return Landed.of(ticket)
 
 
+def template_text(session: Session, ctx: ServiceContext, number: int, actor: Actor,
+                  name: str, own_text: str) -> str | Refused:
+    """The reply `#template NAME` makes of ticket `number`'s template and the mail's own
+    text; Refused (with a notice) when the sender has no such template or may use none."""
+    try:
+        ticket = tickets.find_ticket(session, number)
+        return reply_texts.with_template(session, ticket.id, actor, name, own_text)
+    except UserError as exc:
+        return _refuse(session, ctx, number, actor, exc)
+
+
 def comment_only(session: Session, ctx: ServiceContext, number: int, row: TicketRow | None,
                  actor: Actor, text: str, origin: MailOrigin,
                  notice: str) -> Landed | Refused | None:
@@ -88,12 +99,13 @@ def comment_only(session: Session, ctx: ServiceContext, number: int, row: Ticket
 
 
 def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type: TicketType,
-                actor: Actor, text: str, origin: MailOrigin, *, awaiting: bool) -> Landed:
+                actor: Actor, text: str, origin: MailOrigin, *, awaiting: bool,
+                reason: str | None = None) -> Landed:
     """A ticket opened by mail. A refusal raises UserError and leaves nothing (a savepoint).
     `awaiting` confirmation: the sender is sent the signed link to confirm it."""
     with session.begin_nested():
         ticket = Landed.of(tickets.open_ticket(
-            session, ctx, receipt, ticket_type, actor, comment=text,
+            session, ctx, receipt, ticket_type, actor, reason=reason, comment=text,
             awaiting_confirmation=awaiting, origin=origin))
     if awaiting:
         send_notice(session, ctx, ticket.number, actor, f"confirm_request:{ticket.number}", "",

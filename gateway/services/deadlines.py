@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from gateway.domain import rules
 from gateway.domain.errors import UserError
 from gateway.domain.facts import CloseReason, RefundKind, Role, Status, TicketType
-from gateway.services import journal, mail_state
+from gateway.services import journal, mail_state, support
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.execution import RefundExecutor
 from gateway.services.snapshots import order_facts, vendor_facts
@@ -142,9 +143,10 @@ class History:
         self.mails: list[tuple[int, list[dict[str, object]]]] = []  # (event's index, rows)
 
     def add(self, ctx: ServiceContext, ticket: Ticket, kind: str, mail: str | None,
-            parties: tuple[Role, ...] = (Role.CUSTOMER, Role.VENDOR), **event: object) -> None:
+            parties: tuple[Role, ...] = (Role.CUSTOMER, Role.VENDOR),
+            payload: dict[str, Any] | None = None, **event: object) -> None:
         """An event on `ticket` by the system, and mail about it to `parties` (none when
-        `mail` is None)."""
+        `mail` is None) with `payload` for its template."""
         self.events.append(journal.event_values(ctx, SYSTEM, kind, ticket_id=ticket.id,
                                                 **event))  # type: ignore[arg-type]
         if mail is None:
@@ -154,7 +156,7 @@ class History:
         self.mails.append((len(self.events) - 1, journal.outbox_values(
             ctx, ticket.id, ticket.order_id, addresses, mail, event=None,
             upto=self.newest.get(ticket.id),
-            payload=mail_state.with_state(None, mail_state.of_ticket(ticket, ctx.now)))))
+            payload=mail_state.with_state(payload, mail_state.of_ticket(ticket, ctx.now)))))
 
     def write(self, session: Session) -> None:
         if not self.events:
@@ -224,10 +226,14 @@ def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
     except UserError as exc:
         not_executed(ctx, ticket, exc.message, history)
         return exc.message
+    ended: list[support.EndedLine] = []
     if amount is not None:
         executor.refund(session, order, ticket, amount)
         ticket.refund_amount = amount
-        note = f"{amount} {order.currency}"
+        if ctx.policy.refund_ends_support:
+            ended = support.end_with_product(session, executor, order, ticket)
+        note = f"{amount} {order.currency}" + "".join(
+            f" + {line.amount:.2f} {line.currency} ({line.receipt})" for line in ended)
     else:
         executor.cancel(session, order, ticket)
         note = "subscription cancelled"
@@ -235,8 +241,12 @@ def execute(session: Session, ctx: ServiceContext, ticket: Ticket,
     ticket.closed_at = ctx.now
     ticket.close_reason = CloseReason.PROCESSED.value
     ticket.due_at, ticket.due_kind = None, None
+    for line in ended:  # the subscriptions the product's refund ended (SPEC 7, addons)
+        history.add(ctx, ticket, "support_refunded", None, old=line.receipt,
+                    new=f"{line.amount:.2f}", note=line.currency)
     history.add(ctx, ticket, "processed", "processed", old="open", new="closed",
-                note=note)
+                note=note, payload={"support_refunds": [line.as_json() for line in ended]}
+                if ended else None)
     return None
 
 

@@ -72,9 +72,11 @@ class WebhookExecutor:
         return "sha256=" + hmac.new(self.key, body, hashlib.sha256).hexdigest()
 
     def _post(self, kind: str, order: Order, ticket: Ticket, amount: Decimal | None) -> None:
+        # a product's refund also refunds its support subscriptions (addons): each its own key
+        other = f"-{order.receipt}" if order.id != ticket.order_id else ""
         event = {
             "event": kind,
-            "idempotency_key": f"ticket-{ticket.number}-{kind}",
+            "idempotency_key": f"ticket-{ticket.number}-{kind}{other}",
             "ticket": ticket.number,
             "receipt": order.receipt,
             "amount": None if amount is None else f"{amount:.2f}",

@@ -20,7 +20,8 @@ from gateway.domain.clock import parse_instant
 from gateway.domain.errors import Conflict, UserError
 from gateway.domain.facts import CloseReason, Role, TicketType
 from gateway.domain.locales import check_locale
-from gateway.services import journal
+from gateway.domain.support import SUPPORT_KIND
+from gateway.services import journal, support
 from gateway.services.context import ServiceContext
 from store.models import Order, Payment, Product, Ticket, Vendor
 
@@ -29,6 +30,7 @@ _KNOWN = {
     "receipt", "vendor", "sku", "title", "kind", "recurring", "customer_email", "customer_name",
     "quantity", "amount", "currency", "purchased_at", "payments", "shipped", "locale",
     "shop_url", "subscription", "return_info", "shipped_at", "notify",
+    "covers_sku", "valid_until",  # a support subscription (kind "support")
 }
 
 
@@ -54,6 +56,8 @@ class OrderLine:
     shop_url: str | None
     subscription: str | None
     invalid: frozenset[str] = frozenset()  # the fields in error (read_line)
+    covers_sku: str | None = None  # a support subscription: the product it covers
+    valid_until: datetime | None = None  # ... and its last instant
 
 
 T = TypeVar("T")
@@ -147,8 +151,9 @@ def _receipt(line: dict[str, Any]) -> str:
 
 def _kind(line: dict[str, Any]) -> str:
     kind = str(line.get("kind") or "digital").strip().lower()
-    if kind not in ("digital", "physical"):
-        raise UserError(f"kind must be digital or physical, not {kind!r}", code="invalid_field")
+    if kind not in ("digital", "physical", SUPPORT_KIND):
+        raise UserError(f"kind must be digital, physical or support, not {kind!r}",
+                        code="invalid_field")
     return kind
 
 
@@ -231,9 +236,11 @@ def read_line(line: dict[str, Any]) -> tuple[OrderLine, list[UserError]]:
         return_info=p.take("return_info", lambda: _bool(line.get("return_info"),
                                                         "return_info"), False),
         locale=locale,
-        shop_url=str(line["shop_url"]).strip() if line.get("shop_url") else None,
+        shop_url=p.take("shop_url", lambda: support.shop_url_of(line), None),
         subscription=(subscription or "active") if recurring else None,
         invalid=frozenset(p.fields),
+        covers_sku=p.take("covers_sku", lambda: support.covers_sku_of(line, kind), None),
+        valid_until=p.take("valid_until", lambda: support.valid_until_of(line, kind), None),
     ), p.errors
 
 
@@ -265,7 +272,8 @@ def _payments(raw: Any, purchased_at: datetime, amount: Decimal) -> list[tuple[d
 
 # what an order line says about the order itself, copied as it is on create and update
 _COPIED = ("customer_email", "customer_name", "quantity", "amount", "currency", "purchased_at",
-           "locale", "shop_url", "subscription", "shipped", "shipped_at", "return_info")
+           "locale", "shop_url", "subscription", "shipped", "shipped_at", "return_info",
+           "covers_sku", "valid_until")
 
 
 def upsert_order(session: Session, ctx: ServiceContext, line: OrderLine, *,
@@ -282,6 +290,9 @@ def upsert_order(session: Session, ctx: ServiceContext, line: OrderLine, *,
     if line.invalid & {"receipt", "vendor", "sku"}:
         raise one_error(errors)  # nothing to look the line up by
     vendor, product = _vendor_and_product(session, line, errors)
+    if vendor is not None:
+        errors += support.line_problems(session, vendor.id, line.kind, line.covers_sku,
+                                        line.purchased_at, line.valid_until, line.invalid)
     order = session.execute(
         select(Order).where(Order.receipt == line.receipt)).unique().scalar_one_or_none()
     recorded = order_lines.Recorded()
@@ -305,6 +316,7 @@ def upsert_order(session: Session, ctx: ServiceContext, line: OrderLine, *,
         order = Order(receipt=line.receipt, refunded_amount=Decimal("0"), created_at=ctx.now,
                       support_active=True)
     _write(order, vendor, product, line, recorded, ctx)
+    support.mark_covered(session, vendor.id, line.covers_sku)
     session.add(order)
     session.flush()
     if created and notify:

@@ -117,10 +117,36 @@ def _techsupport(session: Session, ctx: ServiceContext, ticket: Ticket, actor: A
 
 def _refund(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor,
             value: object) -> None:
+    """A conversion into a refund, or Please Refund; `value` is a reason code (`#refund
+    REASON`). A vendor's approves the refund where the policy says so (the seed's "$")."""
+    reason = value.strip() if isinstance(value, str) and value.strip() else None
     if ticket.type == TicketType.TECH_SUPPORT.value:
-        convert(session, ctx, ticket, TicketType.REFUND, actor, reason=ticket.reason)
-        return
-    # Please Refund: the vendor (or staff) asks to execute within 5 minutes
+        convert(session, ctx, ticket, TicketType.REFUND, actor, reason=reason or ticket.reason)
+    else:
+        if reason is not None and ticket.type == TicketType.REFUND.value:
+            ticket.reason = rules.check_refund_reason(ctx.policy, actor.role, reason,
+                                                      asked_support=True)
+        _please_refund(session, ctx, ticket, actor)
+    if actor.role is Role.VENDOR and ctx.policy.dollar_reply_approves_refund:
+        _approved(session, ctx, ticket, actor)
+
+
+def _approved(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor) -> None:
+    """The vendor's approval goes to the marketplace's staff as an escalation (seed 004: "le
+    service client PrestaShop recevront votre accord"); the customer has the change's mail."""
+    note = f"refund approved by the vendor (reason: {ticket.reason or 'other'})"
+    journal.record(session, ctx, actor, "refund_approved", ticket=ticket, new=ticket.reason)
+    old = "true" if ticket.escalated else "false"
+    ticket.escalated = True
+    ticket.escalation_note = note
+    event = journal.record(session, ctx, actor, "escalated", ticket=ticket, old=old,
+                           new="true", note=note)
+    journal.notify(session, ctx, ticket, "escalated", (Role.STAFF,), event=event)
+
+
+def _please_refund(session: Session, ctx: ServiceContext, ticket: Ticket,
+                   actor: Actor) -> None:
+    """The vendor (or staff) asks to execute within 5 minutes."""
     old = ticket.process_at
     set_deadline(ticket, rules.quick_deadline(ctx.policy, ctx.now))
     ticket.awaiting_confirmation = False

@@ -19,7 +19,7 @@ from gateway.domain.facts import (
     TicketType,
 )
 from gateway.domain.reasons import check_code
-from gateway.services import journal, standing
+from gateway.services import journal, reply_texts, standing
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import TicketLike, order_facts, vendor_facts
 from store.db import is_postgres
@@ -177,7 +177,9 @@ def write_message(session: Session, ctx: ServiceContext, ticket_id: int, actor: 
                   inbound_id: int | None = None,
                   attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
                   ) -> int:
-    """The message row and its attachments' rows, by the ticket's id; returns its id."""
+    """The message row and its attachments' rows, by the ticket's id; returns its id.
+    A vendor's text gets the vendor's signature under it (once)."""
+    text = reply_texts.signed(session, ticket_id, actor, text)
     message = journal.insert_row(session, Message, {
         "ticket_id": ticket_id, "author_role": actor.role.value, "author_email": email,
         "text": text, "original": original, "html": html, "source": actor.source,
@@ -203,7 +205,9 @@ def convert(session: Session, ctx: ServiceContext, ticket: Ticket, new_type: Tic
     order = ticket.order
     old = ticket.type
     ticket.type = new_type.value
-    ticket.reason = check_code(new_type, reason)
+    ticket.reason = rules.check_refund_reason(
+        ctx.policy, actor.role, reason, asked_support=True, converting=True
+    ) if new_type is TicketType.REFUND else check_code(new_type, reason)
     if new_type is TicketType.REFUND:
         ticket.refund_kind = RefundKind.FULL.value
         ticket.refund_value = None

@@ -23,7 +23,7 @@ from gateway.domain.facts import (
 from gateway.domain.reasons import check_code
 from gateway.domain.texts import _
 from gateway.domain.titles import ticket_title
-from gateway.services import journal
+from gateway.services import journal, reply_texts, support
 from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, ServiceContext
 from gateway.services.snapshots import open_types, order_facts, ticket_facts, vendor_facts
 from gateway.services.ticket_actions import HANDLERS
@@ -57,10 +57,11 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
     `origin`: where the comment came from, kept with it."""
     order = find_order(session, receipt)
     vendor = order.vendor
-    code = check_code(ticket_type, reason)
+    code = _reason(session, ctx, ticket_type, actor, order.id, reason)
     decision = rules.check_open(
-        ctx.policy, ticket_type, actor.role, order_facts(order), vendor_facts(vendor), ctx.now,
-        open_types(session, order.id),
+        ctx.policy, ticket_type, actor.role, support.facts_for_support(session, ctx.policy, order)
+        if ticket_type is TicketType.TECH_SUPPORT else order_facts(order),
+        vendor_facts(vendor), ctx.now, open_types(session, order.id),
     )
     if decision.convert:
         current = session.execute(
@@ -100,6 +101,19 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
     return ticket
 
 
+def _reason(session: Session, ctx: ServiceContext, ticket_type: TicketType, actor: Actor,
+            order_id: int, reason: str | None) -> str:
+    """The reason (or problem) code to store; a refund's is the policy's to judge, and a
+    customer's that needs an earlier tech-support ticket looks for one."""
+    if ticket_type is not TicketType.REFUND:
+        return check_code(ticket_type, reason)
+    needs_support = (actor.role is Role.CUSTOMER
+                     and (reason or "").strip().lower() in ctx.policy.reasons_after_support)
+    return rules.check_refund_reason(
+        ctx.policy, actor.role, reason,
+        asked_support=needs_support and support.asked_support_before(session, order_id))
+
+
 def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor) -> Ticket:
     """An unverified legacy request confirmed through its signed link: the clock starts now."""
     if not ticket.awaiting_confirmation:
@@ -132,10 +146,13 @@ def check_confirmable(ticket: Ticket) -> None:
 
 def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor,
         *, comment: str | None = None, value: str | Decimal | int | None = None,
-             origin: MailOrigin = NO_ORIGIN) -> Ticket:
+             origin: MailOrigin = NO_ORIGIN, template: str | None = None) -> Ticket:
     """Apply one action; returns the ticket it landed on (a follow-up or converted one).
-    `origin`: where the comment came from, kept with it."""
+    `origin`: where the comment came from, kept with it; `template`: the vendor's reply
+    template the comment starts with."""
     ticket = find_ticket(session, number, lock=True)
+    if template:
+        comment = reply_texts.with_template(session, ticket.id, actor, template, comment or "")
     order = ticket.order
     vendor = order.vendor
     if action is Action.REPLY and ticket.status == Status.CLOSED.value:

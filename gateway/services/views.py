@@ -65,6 +65,10 @@ def ticket_view(ticket: Ticket, *, full: bool = True) -> dict[str, Any]:
         "subscription": order.subscription,
     }
     if full:
+        # a product's executed refund also refunded its support subscriptions (addons)
+        view["support_refunds"] = [
+            {"receipt": e.old, "amount": e.new, "currency": e.note}
+            for e in ticket.events if e.kind == "support_refunded"]
         view["messages"] = [message_view(m) for m in ticket.messages]
         view["events"] = [
             {"at": format_instant(e.at), "recorded_at": format_instant(e.recorded_at),
@@ -98,6 +102,8 @@ def order_view(order: Order) -> dict[str, Any]:
         "locale": order.locale,
         "shop_url": order.shop_url,
         "subscription": order.subscription,
+        **({"covers_sku": order.covers_sku, "valid_until": format_instant(order.valid_until),
+            "support_active": order.support_active} if order.covers_sku else {}),
         "refunded_amount": money(order.refunded_amount),
         "created_at": format_instant(order.created_at),
         "updated_at": format_instant(order.updated_at),

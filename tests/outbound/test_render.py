@@ -183,6 +183,8 @@ def test_every_locale_labels_every_code() -> None:
         "not_satisfied",
         "unauthorized",
         "duplicate",
+        "not_downloaded",  # the addons profile's
+        "malfunction",
         "other",
     }
     assert set(en["cancellation_reason"]) == {
