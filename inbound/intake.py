@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.domain.errors import Reject
@@ -26,7 +27,8 @@ from inbound.decode import safe
 from inbound.parse import ParsedMail, parse_mail
 from inbound.replies import extract_reply
 from inbound.spool import spool_dir, spool_to_disk, spooled
-from store.db import writer_turn
+from store.db import is_postgres, writer_turn
+from store.models import Ticket
 
 log = logging.getLogger("ticketgw.inbound")
 
@@ -141,6 +143,7 @@ def receive_many(runtime: Runtime, mails: Sequence[Incoming],
                 parsed.extend(storable(parse_mail(m.raw, max_attachment_bytes=limit))
                               for m in extra)
             with runtime.sessions.begin() as session:
+                lock_tickets_in_order(session, runtime, mails)
                 taken = [_take(session, runtime, m.raw, mail, envelope_from=m.envelope_from,
                                recipient=m.recipient, channel=m.channel,
                                rate=m.rate or RATE_LIMIT, replay_of=None)
@@ -156,6 +159,27 @@ def receive_many(runtime: Runtime, mails: Sequence[Incoming],
         metrics.mail_received(m.channel, outcome.state, decision)
         outcomes.append(outcome)
     return outcomes
+
+
+def lock_tickets_in_order(session: Session, runtime: Runtime,
+                          mails: Sequence[Incoming]) -> None:
+    """Lock the tickets a batch's reply addresses name, in ticket-number order, before any
+    mail of it runs. Each mail locks its ticket when it is applied, in the order the mails
+    came: two batches naming the same tickets in opposite orders would each hold one and wait
+    for the other until PostgreSQL broke the deadlock a second later. SQLite writers take
+    turns on the whole file: nothing to order there."""
+    if not is_postgres(session):
+        return
+    domain = runtime.settings.mail_domain
+    numbers = set()
+    for m in mails:
+        kind, token = pipeline.split_recipient(m.recipient, domain)
+        named = pipeline.verify_token(runtime.tokens, token) if kind == "reply" and token else None
+        if named is not None:
+            numbers.add(named[0])
+    if len(numbers) > 1:
+        session.execute(select(Ticket.id).where(Ticket.number.in_(sorted(numbers)))
+                        .order_by(Ticket.number).with_for_update())
 
 
 def _process(runtime: Runtime, raw: bytes, mail: ParsedMail, *, envelope_from: str | None,

@@ -27,11 +27,6 @@ from ticketgw.testing.runtime import make_runtime
 pytestmark = pytest.mark.postgres
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "inbound/intake.py receive_many (engineer B's area): a batch locks its tickets in the "
-    "order its mails came, so two batches naming the same tickets in opposite orders "
-    "deadlock on PostgreSQL; lock the batch's reply-token tickets in ticket-number order "
-    "at the start of its transaction"))
 def test_batches_naming_the_same_tickets_in_opposite_orders_do_not_deadlock(
         pg_database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     runtime = make_runtime(pg_database_url, tmp_path)
