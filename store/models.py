@@ -48,6 +48,11 @@ class Vendor(Base):
     dispute_count: Mapped[int] = mapped_column(Integer)
     signature: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # shown to customers on the receipt and ticket pages (seed 003: "a customer service email
+    # address, phone number, or site"), kept by the vendor in its workplace
+    contact_phone: Mapped[str | None] = mapped_column(String(64))
+    contact_site: Mapped[str | None] = mapped_column(String(2000))
+    contact_hours: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def mail_address(self) -> str:
@@ -131,10 +136,16 @@ class Payment(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_due_at", "due_at"), Index("ix_tickets_order", "order_id"))
+    __table_args__ = (
+        Index("ix_tickets_due_at", "due_at"), Index("ix_tickets_order", "order_id"),
+        # a vendor's list in the workplace: its open (or closed) tickets by deadline, read
+        # from this index alone, not through each of its orders (bench/workplace.py)
+        Index("ix_tickets_vendor", "vendor_id", "status", "due_at", "number"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))  # the order's, kept here
     type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(8))
     created_by: Mapped[str] = mapped_column(String(8))
@@ -216,6 +227,8 @@ class Event(Base):
     """The event log: who changed what, when, from what to what. Never deleted."""
 
     __tablename__ = "events"
+    # the staff review queue reads the newest events of a few kinds
+    __table_args__ = (Index("ix_events_kind", "kind", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"))
@@ -342,3 +355,42 @@ class ReplyTemplate(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SigninLink(Base):
+    """A sign-in link to the workplace mailed to one address: short-lived and used at most
+    once (`used_at`). A vendor's link names the vendor; staff's has no vendor."""
+
+    __tablename__ = "signin_links"
+    # how many links one address was sent lately (the sign-in page's flood limit)
+    __table_args__ = (Index("ix_signin_links_address", "address", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"))
+    staff: Mapped[bool] = mapped_column(Boolean)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WorkplaceSession(Base):
+    """A signed-in browser: the cookie names this row, which sign-out (or its expiry) ends."""
+
+    __tablename__ = "workplace_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signin_id: Mapped[int] = mapped_column(ForeignKey("signin_links.id"))
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"))
+    staff: Mapped[bool] = mapped_column(Boolean)
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EventReview(Base):
+    """Staff looked at this event of the review queue (the event itself never changes)."""
+
+    __tablename__ = "event_reviews"
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str] = mapped_column(String(320))

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("list", "list vendors", vendor)
     command("show", "show one vendor, its disputes and right to respond", vendor).add_argument(
         "nickname", help="the vendor's nickname")
+    command("link", "mail the vendor a sign-in link to its workplace and print it",
+            vendor).add_argument("nickname", help="the vendor's nickname")
 
     p = command("import", "import orders from JSON Lines or CSV", group("orders", "orders"))
     p.add_argument("file", help="a .jsonl file, or a .csv file with the same columns")

@@ -1,5 +1,6 @@
 """The operator's reading tools: `mail list`, `outbox list`, `address show|unsuppress`,
-`vendor list|show`, `apikey list|revoke` and the filtered `ticket list`.
+`vendor list|show`, `apikey list|revoke` and the filtered `ticket list`; and `vendor link`,
+which mails a vendor a sign-in link to its workplace and prints it.
 
 Each prints a table whose first line names the columns (`--json`: the rows as objects).
 Commands that only read never create a database or a key (see `commands.read_runtime`).
@@ -11,9 +12,11 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gateway.domain.clock import format_instant
 from gateway.domain.facts import Role
+from gateway.domain.links import Links
 from gateway.domain.redaction import redact
-from gateway.services import apikeys, listings
+from gateway.services import apikeys, listings, signin
 from gateway.services.context import Actor
 from gateway.services.vendors import find_vendor
 from ticketgw.commands import read_runtime, runtime_for
@@ -121,6 +124,19 @@ def vendor_show(args: argparse.Namespace) -> None:
     emit(args, view, lambda: _details(view))
 
 
+def vendor_link(args: argparse.Namespace) -> None:
+    runtime = runtime_for(args)
+    links = Links(runtime.tokens, runtime.settings.base_url, runtime.settings.mail_domain)
+    with runtime.sessions.begin() as session:
+        issued = signin.vendor_link(session, runtime.context(), args.nickname)
+        mailed = sorted(find_vendor(session, args.nickname).addresses)
+    view = {"vendor": issued.nickname, "mailed_to": mailed,
+            "link": links.signin_page(issued.signin_id, issued.party, issued.expires_at),
+            "expires_at": format_instant(issued.expires_at)}
+    emit(args, view, lambda: f"{view['link']}\nmailed to {', '.join(mailed)}; it works once, "
+                             f"until {view['expires_at']}")
+
+
 def apikey_list(args: argparse.Namespace) -> None:
     with read_runtime(args).sessions() as session:
         items = listings.list_keys(session)
@@ -144,6 +160,7 @@ SUBCOMMANDS: dict[tuple[str, str], Callable[[argparse.Namespace], None]] = {
     ("address", "unsuppress"): address,
     ("vendor", "list"): vendor_list,
     ("vendor", "show"): vendor_show,
+    ("vendor", "link"): vendor_link,
     ("apikey", "list"): apikey_list,
     ("apikey", "revoke"): apikey_revoke,
 }

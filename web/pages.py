@@ -173,6 +173,7 @@ def make_environment(locale: str = DEFAULT_LOCALE) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.filters["when"] = functools.partial(_when, locale=locale)
+    env.filters["short"] = functools.partial(_short, locale=locale)
     env.filters["label"] = functools.partial(_label, locale=locale)
     env.filters["change"] = functools.partial(changes.change, locale=locale)
     env.filters["refund"] = functools.partial(changes.refund, locale=locale)
@@ -211,11 +212,13 @@ class Web:
 
     def page(self, request: Request, template: str, context: Mapping[str, Any],
              status: int = 200, *, locale: str | None = None) -> HTMLResponse:
-        """A page; one with forms gets the CSRF field and its cookie."""
+        """A page; one with forms gets the CSRF field and its cookie (`csrf_for(path)`: the
+        field of a form on this page that posts to another path)."""
         nonce = self.csrf.nonce(request)
         loc = self.locale(locale)
         html = self.envs[loc].get_template(template).render(
-            **context, csrf=self.csrf.field(nonce, request.url.path), path=request.url.path)
+            **context, csrf=self.csrf.field(nonce, request.url.path), path=request.url.path,
+            csrf_for=lambda path: self.csrf.field(nonce, path))
         response = HTMLResponse(html, status_code=status, headers={"content-language": loc})
         response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/")
@@ -223,18 +226,22 @@ class Web:
 
     def problem(self, status: int, title: str | Text, message: str | Text, *,
                 back: str | None = None, back_label: str | Text | None = None,
-                locale: str | None = None) -> HTMLResponse:
+                locale: str | None = None, ticket: tuple[int, str] | None = None
+                ) -> HTMLResponse:
         """A page that says what went wrong, in the viewer's language (a `Text` is said in
-        it; a plain string, such as an error from outside the catalogue, is shown as it is)."""
+        it; a plain string, such as an error from outside the catalogue, is shown as it is).
+        `ticket`: (number, link) of the ticket the message names, linked under it."""
         loc = self.locale(locale)
         html = self.envs[loc].get_template("message.html.j2").render(
             title=i18n.say(title, loc), message=_sentence(i18n.say(message, loc)), back=back,
-            back_label=i18n.say(back_label or _("Back"), loc))
+            back_label=i18n.say(back_label or _("Back"), loc), ticket=ticket)
         return HTMLResponse(html, status_code=status, headers={"content-language": loc})
 
     def refused(self, message: str | Text, back: str | None, *,
-                locale: str | None = None, status: int = 409) -> HTMLResponse:
-        return self.problem(status, _("Not done"), message, back=back, locale=locale)
+                locale: str | None = None, status: int = 409,
+                ticket: tuple[int, str] | None = None) -> HTMLResponse:
+        return self.problem(status, _("Not done"), message, back=back, locale=locale,
+                            ticket=ticket)
 
     def forbidden_form(self, back: str, *, locale: str | None = None) -> HTMLResponse:
         return self.problem(

@@ -55,7 +55,7 @@ _CUSTOMER_BUTTONS: tuple[tuple[str, str], ...] = (
     ("agree", _("I Agree")),
 )
 _STAFF_BUTTONS = (*_VENDOR_BUTTONS, ("reopen", _("Reopen Ticket")))
-_DONE = {
+DONE = {
     "reply": _("Your reply was added and mailed to the other party."),
     "close": _("The ticket is closed."),
     "techsupport": _("The ticket is now a tech-support ticket."),
@@ -184,7 +184,7 @@ def routes(web: Web) -> list[Route]:
             return web.problem(404, _("No such ticket"),
                                _("This ticket does not exist any more. Reply to the mail "
                                  "instead."))
-        done = _DONE.get(request.query_params.get("done", ""))
+        done = DONE.get(request.query_params.get("done", ""))
         return web.page(request, "ticket.html.j2", {**context, "done": done},
                         locale=context["party_locale"])
 
@@ -206,7 +206,7 @@ def routes(web: Web) -> list[Route]:
                                status=refusal_status(exc))
         target = path if landed == claim.subject_id else web.sign_ticket_page(landed, claim)
         action = form.get("action", "")
-        return RedirectResponse(f"{target}?done={action}" if action in _DONE else target, 303)
+        return RedirectResponse(f"{target}?done={action}" if action in DONE else target, 303)
 
     return [Route("/t/{token}", show, methods=["GET"]),
             Route("/t/{token}", post, methods=["POST"])]

@@ -72,8 +72,9 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
                        message_id=origin.message_id, original=origin.original,
                        inbound_id=origin.inbound_id, attachments=list(origin.attachments))
     ticket = Ticket(
-        number=journal.next_ticket_number(session), order_id=order.id, type=ticket_type.value,
-        status=Status.OPEN.value, created_by=actor.role.value, created_at=ctx.now,
+        number=journal.next_ticket_number(session), order_id=order.id,
+        vendor_id=order.vendor_id, type=ticket_type.value, status=Status.OPEN.value,
+        created_by=actor.role.value, created_at=ctx.now,
         warnings_sent=0, escalated=False, awaiting_confirmation=awaiting_confirmation,
         title=ticket_title(origin.subject),
     )
