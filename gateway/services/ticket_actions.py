@@ -17,6 +17,7 @@ from gateway.domain.facts import (
     Status,
     TicketType,
 )
+from gateway.domain.texts import _
 from gateway.services import journal, standing
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import order_facts, vendor_facts
@@ -43,15 +44,22 @@ _KIND_OF_ACTION = {
 }
 
 
+# what the value of each partial refund kind is, as a refusal names it
+_VALUE_OF = {RefundKind.AMOUNT: _("the amount"), RefundKind.PERCENT: _("the percentage"),
+             RefundKind.QUANTITY: _("the quantity")}
+
+
 def _decimal(value: str | Decimal | int | None, what: str) -> Decimal:
     if value is None or str(value).strip() == "":
-        raise UserError(f"{what} is missing", code="invalid_value")
+        raise UserError(_("%(what)s is missing", what=what), code="invalid_value")
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise UserError(f"{what} {value!r} is not a number", code="invalid_value") from None
+        raise UserError(_("%(what)s %(value)s is not a number", what=what,
+                          value=repr(value)), code="invalid_value") from None
     if not number.is_finite():
-        raise UserError(f"{what} {value!r} is not a number", code="invalid_value")
+        raise UserError(_("%(what)s %(value)s is not a number", what=what, value=repr(value)),
+                        code="invalid_value")
     return number
 
 
@@ -165,7 +173,7 @@ def _refund_kind(action: Action) -> Handler:
                 value: object) -> None:
         kind = _KIND_OF_ACTION[action]
         amount_value = None if kind is RefundKind.FULL else _decimal(
-            value if isinstance(value, (str, Decimal, int)) else None, f"the {action.value} value")
+            value if isinstance(value, (str, Decimal, int)) else None, _VALUE_OF[kind])
         order = ticket.order
         amount = rules.refund_amount(order_facts(order), kind, amount_value,
                                      vendor_facts(order.vendor))

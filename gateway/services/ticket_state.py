@@ -19,6 +19,7 @@ from gateway.domain.facts import (
     TicketType,
 )
 from gateway.domain.reasons import check_code
+from gateway.domain.texts import _
 from gateway.services import journal, reply_texts, standing
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import TicketLike, order_facts, vendor_facts
@@ -33,7 +34,8 @@ def find_order(session: Session, receipt: str) -> Order:
         select(Order).where(Order.receipt == receipt.strip().upper())
     ).scalar_one_or_none()
     if order is None:
-        raise NotFound(f"no order with receipt {receipt!r}; check the receipt number")
+        raise NotFound(_("no order with receipt %(receipt)s; check the receipt number",
+                         receipt=repr(receipt)))
     return order
 
 
@@ -69,7 +71,7 @@ def find_ticket(session: Session, number: int, *, lock: bool = False) -> Ticket:
     ticket: Ticket | None = (result.unique().scalar_one_or_none() if result is not None
                              else None)
     if ticket is None:
-        raise NotFound(f"no ticket #{number}")
+        raise NotFound(_("no ticket #%(n)s", n=number))
     return ticket
 
 

@@ -120,7 +120,7 @@ def confirm(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor)
     if not ticket.awaiting_confirmation:
         return ticket
     if ticket.status != Status.OPEN.value:
-        raise Conflict(f"ticket #{ticket.number} is closed; nothing to confirm")
+        raise Conflict(_("ticket #%(n)s is closed; nothing to confirm", n=ticket.number))
     order = ticket.order
     check_confirmable(ticket)
     ticket.awaiting_confirmation = False
@@ -141,8 +141,8 @@ def check_confirmable(ticket: Ticket) -> None:
     try:
         rules.check_executable(TicketType(ticket.type), order_facts(ticket.order))
     except Conflict as exc:
-        raise Conflict(f"{exc.message}, so the request on ticket #{ticket.number} cannot be "
-                       "confirmed; nothing was changed") from None
+        raise Conflict(_("%(reason)s, so the request on ticket #%(n)s cannot be confirmed; "
+                         "nothing was changed", reason=exc.message, n=ticket.number)) from None
 
 
 def act(session: Session, ctx: ServiceContext, number: int, action: Action, actor: Actor,
@@ -216,4 +216,4 @@ def ensure_party(ticket: Ticket, actor: Actor) -> None:
     """A vendor acts on its own tickets only (the API answers 404 for others')."""
     if (actor.role is Role.VENDOR and actor.email is not None
             and actor.email.lower() not in ticket.order.vendor.addresses):
-        raise Forbidden("this ticket belongs to another vendor")
+        raise Forbidden(_("this ticket belongs to another vendor"))
