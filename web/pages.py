@@ -226,18 +226,22 @@ class Web:
 
     def problem(self, status: int, title: str | Text, message: str | Text, *,
                 back: str | None = None, back_label: str | Text | None = None,
-                locale: str | None = None) -> HTMLResponse:
+                locale: str | None = None, ticket: tuple[int, str] | None = None
+                ) -> HTMLResponse:
         """A page that says what went wrong, in the viewer's language (a `Text` is said in
-        it; a plain string, such as an error from outside the catalogue, is shown as it is)."""
+        it; a plain string, such as an error from outside the catalogue, is shown as it is).
+        `ticket`: (number, link) of the ticket the message names, linked under it."""
         loc = self.locale(locale)
         html = self.envs[loc].get_template("message.html.j2").render(
             title=i18n.say(title, loc), message=_sentence(i18n.say(message, loc)), back=back,
-            back_label=i18n.say(back_label or _("Back"), loc))
+            back_label=i18n.say(back_label or _("Back"), loc), ticket=ticket)
         return HTMLResponse(html, status_code=status, headers={"content-language": loc})
 
     def refused(self, message: str | Text, back: str | None, *,
-                locale: str | None = None, status: int = 409) -> HTMLResponse:
-        return self.problem(status, _("Not done"), message, back=back, locale=locale)
+                locale: str | None = None, status: int = 409,
+                ticket: tuple[int, str] | None = None) -> HTMLResponse:
+        return self.problem(status, _("Not done"), message, back=back, locale=locale,
+                            ticket=ticket)
 
     def forbidden_form(self, back: str, *, locale: str | None = None) -> HTMLResponse:
         return self.problem(

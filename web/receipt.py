@@ -23,6 +23,7 @@ from gateway.services import journal, tickets
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from store.models import Order, OutboxMail
+from web import order_tickets
 from web.pages import Web, checked_form, refusal_status
 
 RESEND_PAUSE = timedelta(minutes=10)  # one receipt mail per order in this time, at most
@@ -65,8 +66,10 @@ def load(runtime: Runtime, claim: Claim) -> dict[str, Any]:
             "zone": order.vendor.timezone,
             "download": safe_download(order.shop_url),
             "party_locale": order.locale,
+            "tickets": order_tickets.listed(session, order),
             "requests": [(t, label, reason_codes(runtime.policy, TicketType(t), Role.CUSTOMER))
-                         for t, label in _REQUESTS if t != "cancellation" or active],
+                         for t, label in _REQUESTS if (t != "cancellation" or active)
+                         and (t != "refund" or order_tickets.refundable(order))],
         }
 
 
@@ -120,9 +123,22 @@ def customer_locale(runtime: Runtime, claim: Claim) -> str | None:
         return order.locale if order is not None else None
 
 
+def named_ticket(runtime: Runtime, claim: Claim, message: object,
+                 ticket_type: str) -> int | None:
+    """The order's ticket a refusal names (`order_tickets.named`)."""
+    with runtime.sessions() as session:
+        order = session.get(Order, claim.subject_id)
+        return order_tickets.named(session, order, message, ticket_type) if order else None
+
+
 def routes(web: Web) -> list[Route]:
     def claim_of(request: Request) -> Claim | Response:
         return web.claim(request.path_params["token"], "receipt")
+
+    def customer_link(claim: Claim, number: int) -> str:
+        """A freshly signed customer link to one of the order's tickets."""
+        expires = claim.expires_at or link_expiry(web.now(), web.runtime.settings.link_ttl_days)
+        return "/t/" + web.runtime.tokens.sign("ticket", number, Role.CUSTOMER, expires)
 
     async def loaded(request: Request) -> dict[str, Any] | Response:
         """The order's page values, or the page that says why there are none."""
@@ -139,7 +155,10 @@ def routes(web: Web) -> list[Route]:
         if isinstance(context, Response):
             return context
         done = _DONE.get(request.query_params.get("done", ""))
-        return web.page(request, "receipt.html.j2", {**context, "done": done},
+        claim = claim_of(request)
+        assert not isinstance(claim, Response)  # `loaded` checked it
+        links = {number: customer_link(claim, number) for number, _t, _s in context["tickets"]}
+        return web.page(request, "receipt.html.j2", {**context, "done": done, "links": links},
                         locale=context["party_locale"])
 
     async def printable(request: Request) -> Response:
@@ -178,8 +197,10 @@ def routes(web: Web) -> list[Route]:
             return web.problem(404, _("No such order"), exc.message)
         except UserError as exc:
             locale = await web.run(customer_locale, web.runtime, claim)
-            return web.refused(exc.message, path, locale=locale,
-                               status=refusal_status(exc))
+            named = await web.run(named_ticket, web.runtime, claim, exc.message,
+                                  form.get("type", ""))
+            return web.refused(exc.message, path, locale=locale, status=refusal_status(exc),
+                               ticket=(named, customer_link(claim, named)) if named else None)
         return web.refused(_("the page sent an unknown action %(action)r; open it again",
                              action=action), path, status=400)
 
