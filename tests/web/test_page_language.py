@@ -12,14 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes, policy
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
+from outbound.compose import Composer
+from store.models import OutboxMail
 from tests.support.english import english_words, visible_text
 from web.app import create_app
 
@@ -145,3 +149,43 @@ def test_german_pages_say_anbieter_and_show_money_and_dates_the_german_way(
     assert re.search(r"\w+\., \d+\. \w+\.? 2026, \d\d:\d\d \(Europe/Berlin\)", page), page
     receipt = client.get(f"/r/{sign(runtime, 'receipt', order_id, Role.CUSTOMER)}").text
     assert "Rückerstattung beantragen" in receipt and "Request a Refund" not in receipt
+
+
+def sign_in(rt: Runtime, client: TestClient, address: str) -> None:
+    """Signed in to the workplace with the link the sign-in mail carries (in any language)."""
+    page = client.get("/signin")
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert csrf is not None
+    assert client.post("/signin", data={"email": address, "csrf": csrf.group(1)}).status_code \
+        == 200
+    with rt.sessions() as session:
+        row = session.execute(select(OutboxMail).where(
+            OutboxMail.event == "signin", OutboxMail.recipient == address)
+            .order_by(OutboxMail.id.desc()).limit(1)).scalar_one()
+        raw = Composer(rt.settings, rt.tokens).compose(session, row, rt.clock.now()).raw
+    body = message_from_bytes(raw, policy=policy.default).get_body(("plain",))
+    assert body is not None
+    link = re.search(r"https?://[^/\s]+(/signin/[a-z2-7]+)", str(body.get_content()))
+    assert link is not None
+    page = client.get(link.group(1))
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert csrf is not None
+    assert client.post(link.group(1), data={"csrf": csrf.group(1)}).status_code == 303
+
+
+def test_a_vendors_workplace_is_in_the_vendors_language(runtime: Runtime,
+                                                        client: TestClient) -> None:
+    found: dict[str, list[str]] = {}
+    for locale in OTHER_LOCALES:
+        refund, _tech, _order = seed(runtime, locale)
+        client.cookies.clear()
+        sign_in(runtime, client, f"sales@shop-{locale}.example")
+        for path in ("/w/tickets", f"/w/tickets/{refund}", "/w/orders",
+                     f"/w/orders/RF{locale.upper()}0001", "/w/standing", "/w/settings"):
+            response = client.get(path, headers={"accept-language": "en"})
+            assert response.status_code == 200, (locale, path, response.status_code)
+            assert lang_of(response.text) == locale, (locale, path)
+            words = english_on(response.text, locale)
+            if words:
+                found[f"{locale} {path}"] = words
+    assert not found, found
