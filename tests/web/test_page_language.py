@@ -189,3 +189,19 @@ def test_a_vendors_workplace_is_in_the_vendors_language(runtime: Runtime,
             if words:
                 found[f"{locale} {path}"] = words
     assert not found, found
+
+
+def test_staff_read_their_workplace_in_their_browsers_language(runtime: Runtime,
+                                                              client: TestClient) -> None:
+    seed(runtime, "fr")
+    sign_in(runtime, client, runtime.settings.staff_email)
+    found: dict[str, list[str]] = {}
+    for locale in OTHER_LOCALES:
+        for path in ("/w/tickets", "/w/orders", "/w/vendors", "/w/review"):
+            response = client.get(path, headers={"accept-language": locale})
+            assert response.status_code == 200, (locale, path, response.status_code)
+            assert lang_of(response.text) == locale, (locale, path)
+            words = english_on(response.text, locale)
+            if words:
+                found[f"{locale} {path}"] = words
+    assert not found, found
