@@ -217,6 +217,7 @@ class Composer:
             "staff_explanation": ticket.escalation_note if ticket is not None else None,
             "account": payload.get("account"),  # a vendor's standing (signin, revoked, disputed)
             "support_refunds": payload.get("support_refunds") or (),  # `processed`, addons
+            "vendor_tips": self.policy.vendor_tips,  # the vendor's `opened`, addons
         }
         digest_of = payload.get("digest_of") or []
         if digest_of:

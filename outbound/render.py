@@ -78,6 +78,7 @@ _TOP_DEFAULTS: Final[Mapping[str, Any]] = {
     "account": None,  # a vendor's standing: disputes, limit, revoked (see docs/emails.md)
     # a product's refund also refunded its support subscriptions (addons): receipt, amount
     "support_refunds": (),
+    "vendor_tips": False,  # the seed's communication tips (the addons profile's)
     # what the mail says about its moment (outbound.compose): the change its event records,
     # the #commands its reader may use, when an idle ticket closes, what to do with goods
     "change_line": None,

@@ -74,6 +74,8 @@ class Policy:
     customer_refund_reasons: tuple[str, ...] | None = None
     reasons_after_support: tuple[str, ...] = ()
     reason_required: bool = False
+    # the seed's communication tips in the vendor's copy of `opened` mails (addons)
+    vendor_tips: bool = False
 
 
 PROFILES: dict[str, Policy] = {
@@ -96,6 +98,7 @@ PROFILES: dict[str, Policy] = {
         customer_refund_reasons=("not_downloaded", "malfunction"),
         reasons_after_support=("malfunction",),
         reason_required=True,
+        vendor_tips=True,
     ),
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from gateway.services import deadlines, orders, tickets, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import order_view, ticket_view
+from outbound.compose import Composer
 from store.models import OutboxMail, Product, Ticket
 from ticketgw.testing.runtime import make_runtime
 
@@ -304,3 +306,31 @@ def test_clickbank_please_refund_on_a_tech_support_ticket(runtime: Runtime) -> N
     assert (converted["type"], converted["process_at"], converted["escalated"]) == (
         "refund", "2026-11-19T09:05:00Z", False)
     assert ("escalated", "staff") not in mails(runtime)
+
+
+# --- the seed's communication tips -----------------------------------------------------------
+
+
+def vendors_opened_mail(rt: Runtime) -> str:
+    with rt.sessions() as session:
+        row = session.execute(select(OutboxMail).where(
+            OutboxMail.event == "opened", OutboxMail.party == "vendor")).scalar_one()
+        raw = Composer(rt.settings, rt.tokens).compose(session, row, NOW).raw
+    body = message_from_bytes(raw, policy=policy.default).get_body(("plain",))
+    assert body is not None
+    return " ".join(str(body.get_content()).split())
+
+
+def test_the_vendors_opened_mail_has_the_communication_tips(addons: Runtime) -> None:
+    shop(addons, product(), care())  # the vendor's locale is fr
+    open_(addons, TicketType.TECH_SUPPORT)
+    text = vendors_opened_mail(addons)
+    assert "il se fait entre professionnels, il doit donc rester professionnel et courtois" in (
+        text)
+    assert "un partage d'écran au lieu d'un accès FTP" in text
+
+
+def test_clickbank_opened_mails_have_no_tips(runtime: Runtime) -> None:
+    shop(runtime, product())
+    open_(runtime, TicketType.TECH_SUPPORT)
+    assert "FTP" not in vendors_opened_mail(runtime)
