@@ -121,8 +121,8 @@ def _oauth2_lines(root: Path, introspection_url: str | None) -> list[str]:
         "force_introspection = yes\nusername_attribute = username\n"
         "active_attribute = active\nactive_value = true\n")
     # a refused token is what these tests try on purpose: no two-second penalty for it
-    return ["auth_failure_delay = 0", "passdb {", "  driver = oauth2", "  mechanisms = xoauth2 oauthbearer",
-            f"  args = {root}/oauth2.conf.ext", "}"]
+    return ["auth_failure_delay = 0", "passdb {", "  driver = oauth2",
+            "  mechanisms = xoauth2 oauthbearer", f"  args = {root}/oauth2.conf.ext", "}"]
 
 
 def _config(root: Path, port: int, introspection_url: str | None = None) -> str:
