@@ -31,10 +31,10 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
     "de": frozenset({"ticket", "tickets", "was", "mail", "link", "problem", "support"}),
     "pt": frozenset({"link", "mail", "no", "download"}),  # the pt seed says "fazer o download"
 }
-# links, addresses, time zone names (America/New_York: codes) and the subject token
-# `[Ticket #N]` that stays literal in every locale
+# links, addresses, time zone names (America/New_York), `#commands` (typed as they are in
+# every language) and the subject token `[Ticket #N]` that stays literal in every locale
 _URL = re.compile(r"https?://\S+|\b[\w.+-]+@[\w.-]+\b|<[^<>@\s]+@[^<>\s]+>|\[Ticket #\d+\]"
-                  r"|\b[A-Z][A-Za-z]+/[A-Za-z_+/-]+")
+                  r"|\b[A-Z][A-Za-z]+/[A-Za-z_+/-]+|#[a-z]+\b")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _DROP = re.compile(r"<(style|script|head)\b.*?</\1>", re.S | re.I)
 _TAG = re.compile(r"<[^>]+>")
