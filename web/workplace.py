@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway.domain.errors import NotFound, UserError
 from gateway.domain.facts import TicketType
-from gateway.domain.reasons import CODES
+from gateway.domain.rules import reason_codes
 from gateway.domain.texts import _
 from gateway.domain.tokens import Claim
 from gateway.services import vendors, workplace, workplace_actions
@@ -116,8 +116,8 @@ def _order(runtime: Runtime, who: Who, receipt: str) -> dict[str, Any]:
         return {"order": order, "product": order.product, "vendor": order.vendor,
                 "zone": order.vendor.timezone,
                 "tickets": workplace.order_tickets(session, order.id),
-                "requests": [(t, label, CODES[TicketType(t)]) for t, label in _REQUESTS
-                             if t != "cancellation" or active]}
+                "requests": [(t, label, reason_codes(runtime.policy, TicketType(t), who.party))
+                             for t, label in _REQUESTS if t != "cancellation" or active]}
 
 
 def _open(runtime: Runtime, who: Who, receipt: str, form: dict[str, str]) -> int:

@@ -21,6 +21,8 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.views import ticket_view
 from store.models import OutboxMail, ReplyTemplate, Ticket
+from tests.web.test_workplace import csrf_of as workplace_csrf
+from tests.web.test_workplace import sign_in
 from ticketgw.testing.runtime import START, make_runtime
 from web.api import PREFIX
 from web.app import create_app
@@ -235,3 +237,31 @@ def test_a_customer_page_has_no_templates(addons: Runtime, client: TestClient) -
     page = client.get(f"/t/{token}").text
     assert 'name="template"' not in page and 'name="refund_reason"' not in page
     assert '<select name="reason">' in page  # beside Change to Refund: the customer's list
+
+
+# --- the workplace ---------------------------------------------------------------------------
+
+
+def test_the_workplace_gate_reasons_and_reply_form(addons: Runtime, client: TestClient) -> None:
+    sign_in(client, addons, "sales@acme.example")
+    order = client.get("/w/orders/EXPIRED1")
+    assert '<option value="not_downloaded">' in order.text  # the addons reasons, and other
+    assert '<option value="other">' in order.text
+    refused = client.post("/w/orders/EXPIRED1", data={
+        "type": "tech_support", "reason": "other", "csrf": workplace_csrf(order.text)})
+    assert refused.status_code == 409
+    assert "renew Business Care for module-1 (https://old.example)" in html.unescape(
+        refused.text)
+    assert ticket_count(addons) == 0
+    module = client.get("/w/orders/MODULE1").text
+    opened = client.post("/w/orders/MODULE1", data={
+        "type": "tech_support", "reason": "other", "csrf": workplace_csrf(module)})
+    assert opened.status_code == 303, opened.text
+    path = opened.headers["location"].split("?")[0]
+    page = client.get(path).text
+    assert '<select name="refund_reason">' in page
+    done = client.post(path, data={"action": "reply", "comment": "Refunding you.",
+                                   "refund_reason": "malfunction", "csrf": workplace_csrf(page)})
+    assert done.status_code == 303, done.text
+    view = show(addons, int(path.rsplit("/", 1)[1]))
+    assert (view["type"], view["reason"], view["escalated"]) == ("refund", "malfunction", True)
