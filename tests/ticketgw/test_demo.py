@@ -68,4 +68,13 @@ def follow_the_steps(served: Served, seeded: dict[str, int], steps: list[str]) -
     for url in re.findall(r"http://\S+/t/\S+", step(steps, 4)):
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and "#" in page.read().decode()
+    workplace = step(steps, 5)  # the sign-in page it names, and the command it prints
+    [signin] = re.findall(r"http://\S+/signin", workplace)
+    with urllib.request.urlopen(signin, timeout=10) as page:
+        assert page.status == 200 and "<form" in page.read().decode()
+    assert "ticketgw vendor link acme" in workplace
+    link = served.cli("vendor", "link", "acme")
+    assert link["mailed_to"] and link["link"].startswith(signin)
+    with urllib.request.urlopen(link["link"], timeout=10) as page:
+        assert page.status == 200
     assert served.stop() == 0
