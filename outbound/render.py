@@ -226,7 +226,7 @@ def _environment(locale: str) -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
         cache_size=-1,
-        extensions=["jinja2.ext.i18n"],
+        extensions=[i18n.BakedI18n],
     )
     env.filters.update(wrap=wrap_text, nl2br=nl2br, size=human_size)
     return env

@@ -170,7 +170,7 @@ def make_environment(locale: str = DEFAULT_LOCALE) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
+        extensions=[i18n.BakedI18n],
     )
     env.filters["when"] = functools.partial(_when, locale=locale)
     env.filters["short"] = functools.partial(_short, locale=locale)

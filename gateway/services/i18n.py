@@ -30,7 +30,9 @@ from babel.dates import format_skeleton, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
-from jinja2 import Environment
+from jinja2 import Environment, nodes
+from jinja2.ext import InternationalizationExtension
+from jinja2.lexer import Token, TokenStream
 
 from gateway.domain.errors import ConfigError
 from gateway.domain.labels import english_label
@@ -165,10 +167,15 @@ def format_when(at: datetime | None, locale: str, zone_name: str | None = None, 
 def format_money(amount: object, currency: str | None, locale: str) -> str:
     """An amount in the reader's format (`47,00 $US`, `US$ 47,00`); without a currency, the
     number alone."""
+    return _money(str(amount), currency, locale)
+
+
+@functools.lru_cache(maxsize=4096)  # a mail shows the same few amounts again and again
+def _money(amount: str, currency: str | None, locale: str) -> str:
     try:
-        value = Decimal(str(amount))
+        value = Decimal(amount)
     except (InvalidOperation, ValueError):
-        return str(amount)
+        return amount
     loc = _babel_locale(locale)
     if not currency:
         return format_decimal(value, format="#,##0.00", locale=loc)
@@ -200,10 +207,74 @@ def _babel_locale(locale: str) -> Locale:
     return Locale.parse(pick_locale(locale))
 
 
+class BakedI18n(InternationalizationExtension):
+    """`jinja2.ext.i18n` for an environment of one locale (`install`): a sentence without a
+    plural is translated once, when its template is compiled, and only its values are put in
+    per render. Rendering a mail then costs what it did before the catalogue (docs/
+    translating.md); what it says is the same as newstyle gettext: the translation is safe
+    markup, the values are escaped.
+
+    `{% trans %}` blocks are baked in `_make_node`; `_("...")` and `pgettext("...", "...")`
+    with constant arguments and no values become string constants in `filter_stream` (one
+    without `%` only, so nothing changes its meaning).
+    """
+
+    def _make_node(self, singular: str, plural: str | None, context: str | None,
+                   variables: dict[str, nodes.Expr], plural_expr: nodes.Expr | None,
+                   vars_referenced: bool, num_called_num: bool) -> nodes.Output:
+        catalogue = getattr(self.environment, "ticketgw_translations", None)
+        if catalogue is None or plural_expr is not None:
+            return super()._make_node(singular, plural, context, variables, plural_expr,
+                                      vars_referenced, num_called_num)
+        text = (catalogue.pgettext(context, singular) if context is not None
+                else catalogue.gettext(singular))
+        # newstyle gettext: Markup(translation) % values, so `%%` reads `%` and values escape
+        node: nodes.Expr = nodes.Mod(nodes.MarkSafeIfAutoescape(nodes.Const(text)), nodes.Dict(
+            [nodes.Pair(nodes.Const(key), value) for key, value in variables.items()]))
+        return nodes.Output([node])
+
+    def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
+        catalogue = getattr(self.environment, "ticketgw_translations", None)
+        if catalogue is None:
+            yield from stream
+            return
+        window: list[Token] = []
+        for token in stream:
+            window.append(token)
+            baked = _baked_call(window, catalogue)  # takes the call's tokens out
+            if baked is not None:
+                window.append(baked)
+            while len(window) > 6:
+                yield window.pop(0)
+        yield from window
+
+
+def _baked_call(window: list[Token], catalogue: _gettext.GNUTranslations) -> Token | None:
+    """The translation of a `_("…")` or `pgettext("…", "…")` call the window ends with."""
+    kinds = [t.type for t in window[-6:]]
+    if kinds[-4:] == ["name", "lparen", "string", "rparen"] and window[-4].value in (
+            "_", "gettext"):
+        call, msgid = window[-4], window[-2].value
+        text = catalogue.gettext(msgid)
+        cut = 4
+    elif kinds == ["name", "lparen", "string", "comma", "string", "rparen"] and \
+            window[-6].value == "pgettext":
+        call, msgid = window[-6], window[-2].value
+        text = catalogue.pgettext(window[-4].value, msgid)
+        cut = 6
+    else:
+        return None
+    if "%" in msgid or "%" in text:
+        return None
+    del window[-cut:]
+    return Token(call.lineno, "string", text)
+
+
 def install(env: Environment, locale: str) -> None:
-    """Give a Jinja2 environment (built with `jinja2.ext.i18n`) the catalogue of `locale`:
-    `_()`, `{% trans %}`, `pgettext`, plus `label(group, code)` and `locale`."""
+    """Give a Jinja2 environment (built with `BakedI18n` or `jinja2.ext.i18n`) the catalogue
+    of `locale`: `_()`, `{% trans %}`, `pgettext`, plus `label(group, code)` and `locale`."""
     env.policies["ext.i18n.trimmed"] = True
+    env.extend(ticketgw_translations=translations(locale))
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["locale"] = pick_locale(locale)
     env.globals["label"] = functools.partial(label, locale=pick_locale(locale))

@@ -127,3 +127,28 @@ def test_a_refund_window_refusal_is_said_in_the_readers_language() -> None:
     assert i18n.say(caught.value.message, "fr") == (
         "le reçu acheté le 2026-09-01 date de 88 jours ; les clients peuvent demander un "
         "remboursement jusqu'à 60 jours après la vente")
+
+
+def test_sentences_are_translated_when_a_template_is_compiled() -> None:
+    """BakedI18n: the compiled template holds the translation; only the values are put in
+    per render, escaped where the template escapes, as newstyle gettext does."""
+    from jinja2 import Environment
+
+    def env_of(locale: str, autoescape: bool) -> Environment:
+        env = Environment(extensions=[i18n.BakedI18n], autoescape=autoescape)
+        i18n.install(env, locale)
+        return env
+
+    source = ('{% trans n=n %}Ticket #{{ n }} is closed: your reply was not added and nothing '
+              'was changed.{% endtrans %} {{ _("Reply") }} · {{ pgettext("heading", "Closed") }}'
+              ' · {{ _("Open ticket #%(n)s", n=n) }}')
+    code = env_of("fr", False).compile(source, raw=True)
+    assert "Le ticket #%(n)s est fermé" in code and "Répondre" in code and "Fermé le" in code
+    assert "is closed" not in code and "'Reply'" not in code  # no English left to look up
+    fr = env_of("fr", False).from_string(source).render(n=7)
+    assert fr == ("Le ticket #7 est fermé : votre réponse n'a pas été ajoutée et rien n'a été "
+                  "modifié. Répondre · Fermé le · Ouvrir le ticket #7")
+    html = env_of("fr", True).from_string(source).render(n="<b>7</b>")
+    assert "Le ticket #&lt;b&gt;7&lt;/b&gt; est fermé" in html  # values escaped, words not
+    assert env_of("en", True).from_string(source).render(n=7).startswith(
+        "Ticket #7 is closed: your reply")
