@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.domain.facts import Role
@@ -24,6 +24,7 @@ from gateway.services.runtime import Runtime
 from outbound.compose import Composer
 from outbound.history import EarlierMail, mail_to_recipient
 from outbound.transports import PermanentFailure, TemporaryFailure, Transport, transport_for
+from store.db import is_postgres
 from store.models import AddressState, OutboxMail
 
 log = logging.getLogger("ticketgw.outbound")
@@ -84,6 +85,7 @@ _CLAIMED = (
 )
 
 # Built once: every mail runs these, and a built statement skips construction and keying.
+_CAP_TURN = text("SELECT pg_advisory_xact_lock(:ticket_id, hashtext(:recipient))")
 # A row is ours when it is pending and due — or still carries the lease it was dispatched with.
 _CLAIM = (update(_OUTBOX)
           .where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending",
@@ -162,6 +164,10 @@ class Deliverer:
             return "failed"
         if row.raw is not None:
             return Prepared(row, row.raw, row.message_id)  # a retry resends the stored bytes
+        if row.ticket_id is not None and is_postgres(session):
+            # one cap check at a time per recipient and ticket: two workers reading the same
+            # history at once would each find room for one more (SQLite writers take turns)
+            session.execute(_CAP_TURN, {"ticket_id": row.ticket_id, "recipient": row.recipient})
         earlier = mail_to_recipient(session, row)
         release_at = self._cap_release(row, earlier, now)
         if release_at is not None:
@@ -197,9 +203,11 @@ class Deliverer:
         window = timedelta(seconds=seconds)
         recent = [m for m in earlier
                   if m.state == "sent" and m.sent_at is not None and m.sent_at > now - window]
-        if len({m.message_id for m in recent}) < count:
+        # a mail another worker is sending at this moment counts as sent now
+        flying = [m for m in earlier if m.in_flight]
+        if len({m.message_id for m in recent + flying}) < count:
             return None
-        return min(m.sent_at for m in recent if m.sent_at is not None) + window
+        return min([m.sent_at for m in recent if m.sent_at is not None] + [now]) + window
 
     def _sent(self, prepared: Prepared) -> str:
         now = self.runtime.clock.now()

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from store.models import (
@@ -139,6 +139,7 @@ class EarlierMail:
     next_attempt_at: datetime | None
     sent_at: datetime | None
     upto_message_id: int | None = None  # the newest message that mail showed
+    in_flight: bool = False  # rendered and claimed, not yet sent: another worker sends it now
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ _SNAPSHOT_FIELDS = tuple(f.name for f in fields(MailTicket)
                          if f.name not in ("number", "created_at"))
 _SELECT_EARLIER = (
     select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.state, _OUTBOX.c.next_attempt_at,
-           _OUTBOX.c.sent_at, _OUTBOX.c.upto_message_id)
+           _OUTBOX.c.sent_at, _OUTBOX.c.upto_message_id,
+           and_(_OUTBOX.c.state == "pending", _OUTBOX.c.raw.isnot(None)))
     .where(_OUTBOX.c.ticket_id == bindparam("ticket_id"),
            _OUTBOX.c.recipient == bindparam("recipient"), _OUTBOX.c.id != bindparam("id"))
     .order_by(_OUTBOX.c.id))
