@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from gateway.domain.facts import Action
+from gateway.domain.texts import _
 
 # The words a mail may use, and the action each is; `#refund` is the vendor's Please Refund
 # or the customer's conversion of tech support into a refund (services.act decides), and the
@@ -100,8 +101,12 @@ def _command(word: str, argument: str, line: str) -> Command | None:
 
 
 def describe_unknown(unknown: tuple[str, ...]) -> str:
+    """The notice for lines that look like commands but are not (a Text: said in the
+    sender's language)."""
     known = ", ".join(f"#{w}" for w in WORDS)
     listed = "; ".join(unknown[:5])
-    return (f"These lines are not commands we know, so nothing was changed: {listed}. "
-            f"Commands are, one per line at the top of your reply: {known} "
-            "(#partial takes an amount, #escalate a reason).")
+    return _("These lines are not commands we know, so nothing was changed: %(listed)s. "
+             "Commands are, one per line at the top of your reply: %(known)s (#partial takes "
+             "an amount, #escalate a reason, #refund may take a reason code), and #template "
+             "NAME to answer with one of your saved reply templates.", listed=listed,
+             known=known)

@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 from sqlalchemy import select
 
 from gateway.domain.facts import Action, Role
-from gateway.services import by_mail, tickets
+from gateway.services import by_mail, i18n, tickets
 from gateway.services.by_mail import Refused
 from gateway.services.context import NO_ORIGIN, Actor
 from gateway.services.runtime import Runtime
@@ -62,3 +62,12 @@ def test_commands_a_customer_may_not_use_are_refused_in_portuguese(runtime: Runt
     assert ("Somente o fornecedor pode escalar um tíquete para a equipe; responda no "
             "tíquete.") in text
     assert "only the vendor" not in text
+
+
+def test_unknown_commands_are_explained_in_the_senders_language() -> None:
+    from inbound.commands import describe_unknown
+
+    said = i18n.say(describe_unknown(("#refnud",)), "fr")
+    assert said.startswith("Ces lignes ne sont pas des commandes connues, rien n'a donc été "
+                           "modifié : #refnud.")
+    assert "#template NOM" in said
