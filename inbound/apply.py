@@ -207,7 +207,9 @@ def mail_origin(mail: ParsedMail, inbound_id: int) -> MailOrigin:
     """Where the message the mail makes comes from: its Message-ID, its whole text, its
     inbound row and its attachments (oversized ones listed by name and size, without their
     data), each under a generated name."""
-    attachments: tuple[StoredAttachment, ...] = tuple(
-        (part.filename[:255] or "attachment", part.content_type[:255], part.size, part.data,
-         secrets.token_hex(16)) for part in mail.attachments)
-    return MailOrigin(mail.message_id, mail.text, inbound_id, attachments, mail.subject)
+    attachments = tuple(
+        StoredAttachment(part.filename[:255] or "attachment", part.content_type[:255],
+                         part.size, part.data, secrets.token_hex(16), part.content_id)
+        for part in mail.attachments)
+    return MailOrigin(mail.message_id, mail.text, inbound_id, attachments, mail.subject,
+                      mail.html)

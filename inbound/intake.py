@@ -102,7 +102,8 @@ def storable(mail: ParsedMail) -> ParsedMail:
         references=[safe(i) for i in mail.references], text=text,
         html=safe(mail.html) if mail.html is not None else None,
         auth_results=[safe(v) for v in mail.auth_results],
-        attachments=[replace(a, filename=safe(a.filename), content_type=safe(a.content_type))
+        attachments=[replace(a, filename=safe(a.filename), content_type=safe(a.content_type),
+                             content_id=safe(a.content_id) if a.content_id else None)
                      for a in mail.attachments])
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import nh3
 from tnefparse import TNEF
 
+from gateway.domain.inline_images import CID_SCHEME, cid_filter, cid_url, content_id
 from inbound import html_text
 from inbound.decode import clean, decode_bytes, decode_header_value
 
@@ -27,6 +28,9 @@ _RETURNED_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/g
 # ours are ASCII; nothing else is looked up (lone surrogates of raw 8-bit headers could not be)
 _ANGLE_ID = re.compile(r"<[!-;=?-~]{1,250}>")
 _UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+# nh3's own list and `cid:`, which `inline_images.cid_filter` keeps on `img src` only: an HTML
+# mail's pictures name the parts that carry them (RFC 2392)
+_URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {CID_SCHEME}
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class ParsedAttachment:
     size: int
     data: bytes | None
     too_large: bool = False
+    content_id: str | None = None  # without <>: what `cid:` URLs in the mail's HTML name
 
 
 class Body:
@@ -97,6 +102,7 @@ class Body:
         self.attachments.append(ParsedAttachment(
             filename=name, content_type=ctype, size=len(data),
             data=None if too_large else data, too_large=too_large,
+            content_id=content_id(clean(str(part.get("Content-ID", "")))),
         ))
 
     def _unpack_tnef(self, data: bytes) -> bool:
@@ -144,7 +150,7 @@ class Body:
 
     def html(self) -> str | None:
         self._tnef_fallback()
-        return nh3.clean("\n".join(self.htmls)) if self.htmls else None
+        return clean_html("\n".join(self.htmls)) if self.htmls else None
 
 
 def _tnef_name(found: Any) -> str:
@@ -197,6 +203,12 @@ def _final_recipients(part: Message) -> Iterator[str]:
         addr = value.split(";", 1)[-1].strip().strip("<>").lower()
         if "@" in addr:
             yield clean(addr)
+
+
+def clean_html(html: str) -> str:
+    """The mail's HTML as nh3 cleans it, keeping `<img src="cid:…">` (nothing else widened)."""
+    return nh3.clean(html, url_schemes=_URL_SCHEMES,
+                     attribute_filter=cid_filter(cid_url))
 
 
 def html_to_text(html: str) -> str:

@@ -2,7 +2,8 @@
 
 Routes (CONTRACT "HTTP"): `GET/POST /t/TOKEN` (a party's ticket page), `GET/POST /r/TOKEN`
 with `/r/TOKEN/invoice` and `/r/TOKEN/download` (the customer's receipt page),
-`GET/POST /a/confirm|dispute|to-refund/TOKEN` (one-click pages), `GET /healthz`,
+`GET/POST /a/confirm|dispute|to-refund/TOKEN` (one-click pages), `GET /f/TOKEN/NAME` (an
+attachment, from a ticket page), `GET /healthz`,
 `GET /metrics`; the workplace: `GET/POST /signin`, `/signin/TOKEN`, `POST /signout` and the
 signed-in pages under `/w/`. A GET never changes anything; every POST carries a CSRF field.
 The REST API lives under `/api/v1` (`api.py`) and answers errors in JSON, never as pages.
@@ -22,7 +23,7 @@ from starlette.responses import Response
 
 from gateway.domain.texts import _
 from gateway.services.runtime import Runtime
-from web import actions, api, ops, receipt, signin, ticket, workplace, workplace_account
+from web import actions, api, files, ops, receipt, signin, ticket, workplace, workplace_account
 from web.pages import SecurityHeaders, ViewerLanguage, Web
 
 log = logging.getLogger("ticketgw.web")
@@ -72,9 +73,9 @@ def create_app(runtime: Runtime, *, broker_check: Callable[[], bool] | None = No
                            "again later, or reply to the mail instead."))
 
     return Starlette(
-        routes=[*ticket.routes(web), *receipt.routes(web), *actions.routes(web),
-                *signin.routes(web), *workplace.routes(web), *workplace_account.routes(web),
-                *ops.routes(web), *api.routes(runtime, api_rate)],
+        routes=[*ticket.routes(web), *files.routes(web), *receipt.routes(web),
+                *actions.routes(web), *signin.routes(web), *workplace.routes(web),
+                *workplace_account.routes(web), *ops.routes(web), *api.routes(runtime, api_rate)],
         middleware=[Middleware(SecurityHeaders), Middleware(ViewerLanguage)],
         exception_handlers={HTTPException: http_error, OperationalError: database_down,
                             Exception: internal},

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.domain.errors import Conflict, Forbidden, OutsideWindow, UserError
+from gateway.domain.inline_images import CID_SCHEME, cid_filter
 from gateway.domain.links import link_expiry
 from gateway.domain.locales import DEFAULT_LOCALE, LOCALES
 from gateway.domain.texts import Text, _
@@ -38,6 +39,7 @@ from gateway.services.runtime import Runtime
 from web import changes
 
 T = TypeVar("T")
+_URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {CID_SCHEME}  # cid: on `img src` only (cid_filter)
 
 FORM_LIMIT = 64 * 1024  # bytes of a posted form; a comment longer than this belongs in mail
 CSRF_COOKIE = "ticketgw_csrf"
@@ -46,7 +48,7 @@ CSRF_FIELD = "csrf"
 # Tokens are in the URLs: no referrer may carry them off, no frame may show them.
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy",
-     b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+     b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
      b"frame-ancestors 'none'; base-uri 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -129,9 +131,16 @@ class Csrf:
         return hmac.compare_digest(sent, self.field(nonce, request.url.path))
 
 
-def _sanitised(html: str | None) -> Markup | None:
-    """Mail HTML was cleaned with nh3 at intake; clean it again on the way out."""
-    return Markup(nh3.clean(html)) if html else None
+def _sanitised(html: str | None, images: Mapping[str, str] | None = None) -> Markup | None:
+    """Mail HTML was cleaned with nh3 at intake; clean it again on the way out. `images`:
+    the signed links of the message's own pictures by Content-ID, which its `<img
+    src="cid:…">` show (a picture it does not name is dropped, never a broken link; nh3 lets
+    our relative links through and still cleans everything else)."""
+    if not html:
+        return None
+    found = images or {}
+    return Markup(nh3.clean(html, url_schemes=_URL_SCHEMES, attribute_filter=cid_filter(
+        found.get)))
 
 
 def _when(value: datetime | None, zone: str = "UTC", with_zone: bool = True, *,
@@ -260,10 +269,14 @@ class Web:
                     410, _("Link expired"),
                     _("This link has expired. Use the link in a newer mail about the same "
                        "ticket or order, or simply reply to that mail."))
-            return self.problem(
-                404, _("Link not valid"),
-                _("This link is not valid. Check that it was copied whole from the mail, or "
-                   "reply to the mail instead."))
+            return self.link_not_valid()
+
+    def link_not_valid(self) -> HTMLResponse:
+        """The 404 page of a link that is not ours (or names nothing any more)."""
+        return self.problem(
+            404, _("Link not valid"),
+            _("This link is not valid. Check that it was copied whole from the mail, or "
+               "reply to the mail instead."))
 
     def sign_ticket_page(self, number: int, claim: Claim) -> str:
         """A ticket page for the same party, valid as long as the link that led here."""

@@ -20,7 +20,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
 from store.models import Ticket
-from web import reply_form
+from web import file_links, reply_form
 from web.pages import Web, checked_form, refusal_status
 
 KIND_FORM = "kind"  # the one form behind `Change Refund Type`
@@ -140,6 +140,7 @@ def load_page(runtime: Runtime, claim: Claim, now: datetime) -> dict[str, Any]:
             "expires_at": claim.expires_at,
             "party_locale": party_locale(ticket, claim.party),
             **reply_form.choices(runtime, session, ticket, claim.party, allowed),
+            **file_links.page_files(runtime, session, claim, now, ticket.messages),
         }
 
 

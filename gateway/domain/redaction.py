@@ -1,10 +1,10 @@
 """What an operator may read of a secret: tokens in addresses and links, and API keys, cut short.
 
 Reply addresses (`reply+TOKEN@`), return paths (`bounce+TOKEN@`), signed links (`/t/TOKEN`,
-`/r/TOKEN`, `/a/ACTION/TOKEN`) and API keys (`tgw_…`) are bearer secrets: whoever reads one
-can act as its party (SPEC 11.1). Logs, the spool's metadata and the operator's commands show
-the first four characters of each, enough to tell two apart and never enough to use one
-(after Zulip's `redact_email_address`). Pure: text in, text out.
+`/r/TOKEN`, `/a/ACTION/TOKEN`, `/f/TOKEN/NAME`) and API keys (`tgw_…`) are bearer secrets:
+whoever reads one can act as its party (SPEC 11.1). Logs, the spool's metadata and the
+operator's commands show the first four characters of each, enough to tell two apart and
+never enough to use one (after Zulip's `redact_email_address`). Pure: text in, text out.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ API_KEY_PREFIX = "tgw_"
 # the `+` of an address inside a URL
 _ADDRESS = re.compile(r"(?<![A-Za-z0-9])((?:reply|bounce)(?:\+|%2B))([A-Za-z0-9_=\-]+)",
                       re.IGNORECASE | re.ASCII)
-_LINK = re.compile(r"(/(?:t|r|a/[a-z][a-z_\-]*)/)([A-Za-z0-9_\-]{16,})")
+_LINK = re.compile(r"(/(?:t|r|f|a/[a-z][a-z_\-]*)/)([A-Za-z0-9_\-]{16,})")
 _API_KEY = re.compile(rf"(?<![A-Za-z0-9])({API_KEY_PREFIX})([A-Za-z0-9_\-]{{8,}})")
 
 T = TypeVar("T")

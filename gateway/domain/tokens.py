@@ -30,6 +30,7 @@ _PURPOSE_CODE = {
     "bounce": 7,  # return path (envelope sender) of one outbox row: ties a bounce to our mail
     "signin": 8,  # a mailed sign-in link to the workplace (one `signin_links` row, used once)
     "session": 9,  # the workplace's session cookie (one `workplace_sessions` row)
+    "attachment": 10,  # download one attachment (`/f/TOKEN/NAME`), for a ticket page's party
 }
 _MAC_BYTES = 15
 

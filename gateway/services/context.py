@@ -8,9 +8,17 @@ from datetime import datetime
 from gateway.domain.facts import Role
 from gateway.domain.policy import Policy
 
-# One attachment as a message keeps it: (file name, content type, size, the data or None
-# when it was too large to keep, the name it is stored under).
-StoredAttachment = tuple[str, str, int, bytes | None, str]
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """One attachment as a message keeps it (a row of `attachments`)."""
+
+    filename: str
+    content_type: str
+    size: int
+    data: bytes | None  # None when it was too large to keep (listed by name and size)
+    stored_name: str  # the name it is stored under
+    content_id: str | None = None  # without <>: what `cid:` URLs in the message's HTML name
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,8 @@ class Actor:
 @dataclass(frozen=True)
 class MailOrigin:
     """Where a message written to a ticket came from, kept beside its text: the mail's
-    Message-ID, its full original text (for audit), its inbound row and its attachments.
+    Message-ID, its full original text (for audit), its inbound row, its attachments and its
+    HTML (the ticket page shows it as the sender formatted it, pictures in place).
     A message typed on the web or the command line has none (`NO_ORIGIN`)."""
 
     message_id: str | None = None
@@ -41,6 +50,7 @@ class MailOrigin:
     inbound_id: int | None = None
     attachments: tuple[StoredAttachment, ...] = ()
     subject: str | None = None  # a ticket opened by the mail keeps it as its title
+    html: str | None = None  # the mail's HTML, cleaned at intake, `cid:` pictures kept
 
 
 NO_ORIGIN = MailOrigin()

@@ -164,8 +164,9 @@ def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
     if email is None and actor.role in (Role.CUSTOMER, Role.VENDOR):
         email = row.address_of(actor.role, ctx.staff_email)[0]
     newest = write_message(session, ctx, row.id, actor, email, comment,
-                           original=origin.original, message_id=origin.message_id,
-                           inbound_id=origin.inbound_id, attachments=list(origin.attachments))
+                           original=origin.original, html=origin.html,
+                           message_id=origin.message_id, inbound_id=origin.inbound_id,
+                           attachments=list(origin.attachments))
     clock = activity_columns(actor, ctx.now)
     after = dataclasses.replace(row, **clock)  # type: ignore[arg-type]
     clock.update(due_columns(ctx, after, row.timezone))

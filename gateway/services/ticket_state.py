@@ -21,7 +21,7 @@ from gateway.domain.facts import (
 from gateway.domain.reasons import check_code
 from gateway.domain.texts import _
 from gateway.services import journal, reply_texts, standing
-from gateway.services.context import Actor, ServiceContext
+from gateway.services.context import Actor, ServiceContext, StoredAttachment
 from gateway.services.snapshots import TicketLike, order_facts, vendor_facts
 from store.db import is_postgres
 from store.models import Attachment, Message, Order, Ticket, Vendor
@@ -159,7 +159,7 @@ def _settle(ticket: Ticket, values: dict[str, object]) -> dict[str, object]:
 def add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor, text: str,
                 *, original: str | None = None, html: str | None = None,
                 message_id: str | None = None, inbound_id: int | None = None,
-                attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
+                attachments: list[StoredAttachment] | None = None
                 ) -> int:
     """Write a message (and its attachments) to the ticket's history now; returns its id.
     A loaded `ticket.messages` is expired and shows it when read again."""
@@ -177,7 +177,7 @@ def write_message(session: Session, ctx: ServiceContext, ticket_id: int, actor: 
                   email: str | None, text: str, *, original: str | None = None,
                   html: str | None = None, message_id: str | None = None,
                   inbound_id: int | None = None,
-                  attachments: list[tuple[str, str, int, bytes | None, str]] | None = None
+                  attachments: list[StoredAttachment] | None = None
                   ) -> int:
     """The message row and its attachments' rows, by the ticket's id; returns its id.
     A vendor's text gets the vendor's signature under it (once)."""
@@ -188,10 +188,11 @@ def write_message(session: Session, ctx: ServiceContext, ticket_id: int, actor: 
         "message_id": message_id, "inbound_id": inbound_id, "created_at": ctx.now,
         "verified": actor.verified,
     })
-    for filename, content_type, size, data, stored_name in attachments or []:
+    for part in attachments or []:
         journal.insert_row(session, Attachment, {
-            "message_id": message, "filename": filename, "stored_name": stored_name,
-            "content_type": content_type, "size": size, "data": data})
+            "message_id": message, "filename": part.filename, "stored_name": part.stored_name,
+            "content_type": part.content_type, "size": part.size, "data": part.data,
+            "content_id": part.content_id})
     journal.forget(session, journal.loaded(session, Ticket, ticket_id), "messages")
     return message
 
@@ -201,8 +202,8 @@ def write_message(session: Session, ctx: ServiceContext, ticket_id: int, actor: 
 def convert(session: Session, ctx: ServiceContext, ticket: Ticket, new_type: TicketType,
             actor: Actor, *, reason: str | None = None, comment: str | None = None,
             message_id: str | None = None, original: str | None = None,
-            inbound_id: int | None = None,
-            attachments: list[tuple[str, str, int, bytes | None, str]] | None = None) -> Ticket:
+            html: str | None = None, inbound_id: int | None = None,
+            attachments: list[StoredAttachment] | None = None) -> Ticket:
     """Turn a tech-support ticket into a refund/cancellation (counts as opening it now)."""
     order = ticket.order
     old = ticket.type
@@ -219,7 +220,7 @@ def convert(session: Session, ctx: ServiceContext, ticket: Ticket, new_type: Tic
         ctx.policy, new_type, actor.role, order_facts(order), vendor_facts(order.vendor), ctx.now))
     touch(ticket, actor, ctx.now)
     if comment:
-        add_message(session, ctx, ticket, actor, comment, original=original,
+        add_message(session, ctx, ticket, actor, comment, original=original, html=html,
                     message_id=message_id, inbound_id=inbound_id, attachments=attachments)
     event = journal.record(session, ctx, actor, "type", ticket=ticket, old=old, new=new_type.value)
     refresh_due(ctx, ticket)

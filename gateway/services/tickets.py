@@ -70,7 +70,8 @@ def open_ticket(session: Session, ctx: ServiceContext, receipt: str, ticket_type
         ).unique().scalar_one()
         return convert(session, ctx, current, ticket_type, actor, reason=code, comment=comment,
                        message_id=origin.message_id, original=origin.original,
-                       inbound_id=origin.inbound_id, attachments=list(origin.attachments))
+                       html=origin.html, inbound_id=origin.inbound_id,
+                       attachments=list(origin.attachments))
     ticket = Ticket(
         number=journal.next_ticket_number(session), order_id=order.id,
         vendor_id=order.vendor_id, type=ticket_type.value, status=Status.OPEN.value,
@@ -182,8 +183,8 @@ def _add_message(session: Session, ctx: ServiceContext, ticket: Ticket, actor: A
                  origin: MailOrigin) -> int:
     """`add_message` with where the text came from; returns the message's id."""
     return add_message(session, ctx, ticket, actor, text, original=origin.original,
-                       message_id=origin.message_id, inbound_id=origin.inbound_id,
-                       attachments=list(origin.attachments))
+                       html=origin.html, message_id=origin.message_id,
+                       inbound_id=origin.inbound_id, attachments=list(origin.attachments))
 
 
 def _reply_to_closed(session: Session, ctx: ServiceContext, ticket: Ticket, actor: Actor,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway.domain.errors import Forbidden, UserError
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import orders, ticket_rows, tickets
-from gateway.services.context import NO_ORIGIN, Actor, MailOrigin
+from gateway.services.context import NO_ORIGIN, Actor, MailOrigin, StoredAttachment
 from gateway.services.runtime import Runtime
 from store.models import OutboxMail
 from tests.gateway.test_services import (
@@ -66,7 +66,8 @@ def test_a_reply_from_the_row_writes_what_act_writes(runtime: Runtime, actor: Ac
     open_(runtime, BERLIN_THU_10, TicketType.TECH_SUPPORT, receipt="EFGH5678",
           comment="cannot download")
     origin = MailOrigin(message_id="<r1@example.org>", original="full text\n> quoted",
-                        attachments=(("log.txt", "text/plain", 3, b"abc", "f" * 32),))
+                        attachments=(StoredAttachment("log.txt", "text/plain", 3, b"abc",
+                                                         "f" * 32),))
     act(runtime, 1001, Action.REPLY, actor, REPLIED, comment="try again", origin=origin)
     _row_reply(runtime, actor, "try again", 1002, origin)
     assert _written(runtime, 1002) == _written(runtime, 1001)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from gateway.domain.facts import Action, Role
 from gateway.services import tickets
-from gateway.services.context import Actor, MailOrigin
+from gateway.services.context import Actor, MailOrigin, StoredAttachment
 from gateway.services.runtime import Runtime
 from outbound.deliver import Deliverer, RetryPolicy, retry_failed
 from outbound.sweeps import dispatch_due, sweep_outbox
@@ -46,7 +46,7 @@ def sweep_now(runtime: Runtime, deliverer: Deliverer) -> int:
 
 
 def reply(runtime: Runtime, number: int, text: str, role: Role = Role.CUSTOMER,
-          attachments: list[tuple[str, str, int, bytes | None, str]] | None = None) -> None:
+          attachments: list[StoredAttachment] | None = None) -> None:
     email = CUSTOMER if role is Role.CUSTOMER else VENDOR
     with runtime.sessions.begin() as session:
         tickets.act(session, runtime.context(), number, Action.REPLY,
@@ -267,9 +267,9 @@ def test_reply_threads_links_and_attachments(make_relay_runtime: Callable[..., R
     number = open_refund(runtime)
     sweep_now(runtime, deliverer)
     reply(runtime, number, "Here are the files.", attachments=[
-        ("small.txt", "text/plain", 5, b"hello", "s1"),
-        ("big.bin", "application/octet-stream", 500, b"x" * 500, "s2"),
-        ("kept-out.pdf", "application/pdf", 10**8, None, "s3"),
+        StoredAttachment("small.txt", "text/plain", 5, b"hello", "s1"),
+        StoredAttachment("big.bin", "application/octet-stream", 500, b"x" * 500, "s2"),
+        StoredAttachment("kept-out.pdf", "application/pdf", 10**8, None, "s3"),
     ])
     sweep_now(runtime, deliverer)
     mails = smtp_sink.messages
