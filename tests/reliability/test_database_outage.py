@@ -51,8 +51,11 @@ def test_database_crash_answers_451_and_loses_nothing(private_postgres: PrivateP
         down = time.monotonic()
         wait_until(lambda: len(_answers_since(mails, down, 451)) >= REFUSED_DURING_OUTAGE, 60,
                    0.05, "the listener answers 451 while the database is down")
-        private_postgres.start()
+        # the window closes when the restart is asked for, not when `pg_ctl start -w` returns:
+        # the server takes mail (and the listener answers 250) up to a tenth of a second
+        # before pg_ctl's poll sees it ready
         up = time.monotonic()
+        private_postgres.start()
         senders.join(240)
         assert role.stop() == 0, role.log_text()[-3000:]
     finally:
@@ -67,16 +70,11 @@ def test_database_crash_answers_451_and_loses_nothing(private_postgres: PrivateP
     slowest = max((a.answered - a.started for a in during), default=0.0)
     report(f"{count.line()} ({len([a for a in during if a.code == 451])} answers 451 in a "
            f"{up - down:.1f} s outage, slowest {slowest:.2f} s; {replayed['replayed']} spooled "
-           f"mails replayed; {len([a for a in during if a.code == 250])} answered 250 inside "
-           f"the window; {elapsed(started)} s)")
+           f"mails replayed; {elapsed(started)} s)")
     runtime.close()
     # 451, or 421 when a connection has had too many mails refused in a row (and closes)
-    # Not yet explained: in about one run in eight one answer inside the outage window is a
-    # 250 (seen once for one mail, which was stored once and not lost). Until that is
-    # understood the window tolerates a 250 and the report line counts it; anything else than
-    # 451/421/250 fails, and so does any mail lost or doubled (below).
     codes = sorted({a.code for a in during})
-    assert set(codes) <= {451, 421, 250}, f"only 451/421 while the database is down, not {codes}"
+    assert set(codes) <= {451, 421}, f"only 451/421 while the database is down, not {codes}"
     assert slowest <= PROMPT, f"a sender waited {slowest:.1f} s for its answer"
     assert not any(a.code == CONNECTION_LOST for a in during), "the listener stopped answering"
     assert count.acknowledged == MAILS
