@@ -17,4 +17,5 @@ from tests.support.fixtures import (  # noqa: F401
 
 # --- end of infrastructure block -------------------------------------------------------------
 # --- store and services: a wired runtime on SQLite and PostgreSQL ---------------------------
-from tests.support.runtime import backend_url, runtime  # noqa: E402, F401
+from tests.support.runtime import backend, backend_url, migrated_url, runtime  # noqa: E402, F401
+from tests.support.templates import pg_template, sqlite_template  # noqa: E402, F401

@@ -32,8 +32,8 @@ SHOP = "https://shop-a.example"
 
 
 @pytest.fixture
-def addons(backend_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    rt = make_runtime(backend_url, tmp_path, policy="addons")
+def addons(migrated_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    rt = make_runtime(migrated_url, tmp_path, policy="addons")
     yield rt
     rt.close()
 

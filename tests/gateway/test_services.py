@@ -313,8 +313,8 @@ def test_status_counts_and_next_deadline(runtime: Runtime) -> None:
                       "next_deadline": "2026-11-20T09:00:00Z"}
 
 
-def test_weekend_pause_off_runs_the_clock_all_week(backend_url: str, tmp_path: Path) -> None:
-    rt = make_runtime(backend_url, tmp_path, weekend_pause="false")
+def test_weekend_pause_off_runs_the_clock_all_week(migrated_url: str, tmp_path: Path) -> None:
+    rt = make_runtime(migrated_url, tmp_path, weekend_pause="false")
     try:
         setup_shop(rt)
         friday_16_berlin = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

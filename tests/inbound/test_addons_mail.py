@@ -56,8 +56,8 @@ def bought(who: str, receipt: str, care_receipt: str, valid_until: str,
 
 
 @pytest.fixture
-def addons(backend_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    rt = make_runtime(backend_url, tmp_path, policy="addons")
+def addons(migrated_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    rt = make_runtime(migrated_url, tmp_path, policy="addons")
     with rt.sessions.begin() as session:
         ctx = rt.context()
         vendors.add_vendor(session, ctx, STAFF, "acme", VENDOR, timezone="Europe/Paris")

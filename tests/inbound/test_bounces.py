@@ -109,8 +109,8 @@ class Story:
 
 
 @pytest.fixture
-def story(backend_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Story]:
-    runtime = make_runtime(backend_url, tmp_path, smtp_relay=smtp_sink.address)
+def story(migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Story]:
+    runtime = make_runtime(migrated_url, tmp_path, smtp_relay=smtp_sink.address)
     world = seed(runtime)
     server = SmtpServer(runtime)
     deliverer = Deliverer(runtime)

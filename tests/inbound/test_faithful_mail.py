@@ -30,9 +30,9 @@ from ticketgw.testing.smtp_sink import SmtpSink
 
 
 @pytest.fixture
-def relayed(backend_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[World]:
+def relayed(migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[World]:
     """The seeded marketplace, its mail relayed to the SMTP sink."""
-    runtime = make_runtime(backend_url, tmp_path, smtp_relay=smtp_sink.address)
+    runtime = make_runtime(migrated_url, tmp_path, smtp_relay=smtp_sink.address)
     yield seed(runtime)
     runtime.close()
 

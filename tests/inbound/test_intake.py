@@ -84,8 +84,8 @@ def test_subject_token_comment_added_commands_refused_once_a_day(world: World) -
     assert _notices(world) == [("command_refused", CUSTOMER)]
 
 
-def test_verified_sender_may_act_by_subject(tmp_path: Path, backend_url: str) -> None:
-    runtime = make_runtime(backend_url, tmp_path, trusted_authserv_id="mx.tickets.localhost")
+def test_verified_sender_may_act_by_subject(tmp_path: Path, migrated_url: str) -> None:
+    runtime = make_runtime(migrated_url, tmp_path, trusted_authserv_id="mx.tickets.localhost")
     try:
         world = seed(runtime)
         number = world.open()
@@ -99,8 +99,8 @@ def test_verified_sender_may_act_by_subject(tmp_path: Path, backend_url: str) ->
 
 
 def test_a_pass_below_the_trusted_servers_fail_is_a_forgery(tmp_path: Path,
-                                                             backend_url: str) -> None:
-    runtime = make_runtime(backend_url, tmp_path, trusted_authserv_id="mx.tickets.localhost")
+                                                             migrated_url: str) -> None:
+    runtime = make_runtime(migrated_url, tmp_path, trusted_authserv_id="mx.tickets.localhost")
     try:
         world = seed(runtime)
         number = world.open()

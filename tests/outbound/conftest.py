@@ -13,14 +13,14 @@ from ticketgw.testing.smtp_sink import SmtpSink
 
 
 @pytest.fixture
-def make_relay_runtime(backend_url: str, tmp_path: Path, smtp_sink: SmtpSink
+def make_relay_runtime(migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
                        ) -> Iterator[Callable[..., Runtime]]:
     """Runtimes on the parametrised backend, relaying to `smtp_sink`; extra settings as kwargs."""
     made: list[Runtime] = []
 
     def make(**env: str) -> Runtime:
         env.setdefault("smtp_relay", smtp_sink.address)
-        runtime = make_runtime(backend_url, tmp_path, **env)
+        runtime = make_runtime(migrated_url, tmp_path, **env)
         made.append(runtime)
         return runtime
 

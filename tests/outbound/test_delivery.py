@@ -215,8 +215,8 @@ def test_suppression_is_found_however_the_recipient_is_written(
     assert [m.rcpt_tos for m in smtp_sink.messages] == [(VENDOR,)]
 
 
-def test_maildir_without_relay(backend_url: str, tmp_path: Path) -> None:
-    runtime = make_runtime(backend_url, tmp_path)
+def test_maildir_without_relay(migrated_url: str, tmp_path: Path) -> None:
+    runtime = make_runtime(migrated_url, tmp_path)
     try:
         assert runtime.settings.smtp_relay is None
         seed_order(runtime, notify=True)

@@ -12,10 +12,10 @@ from ticketgw.testing.runtime import make_runtime
 from ticketgw.testing.story import open_refund, seed_order
 
 
-def test_maildir_folders_and_mails_are_owner_only_under_umask_022(backend_url: str,
+def test_maildir_folders_and_mails_are_owner_only_under_umask_022(migrated_url: str,
                                                                   tmp_path: Path) -> None:
     with usual_umask():
-        runtime = make_runtime(backend_url, tmp_path)
+        runtime = make_runtime(migrated_url, tmp_path)
         try:
             seed_order(runtime, notify=True)
             open_refund(runtime)

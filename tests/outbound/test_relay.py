@@ -97,8 +97,8 @@ def sink() -> Iterator[WatchedSink]:
 
 
 @pytest.fixture
-def relay(backend_url: str, tmp_path: Path, sink: WatchedSink) -> Iterator[Runtime]:
-    runtime = make_runtime(backend_url, tmp_path, smtp_relay=sink.address)
+def relay(migrated_url: str, tmp_path: Path, sink: WatchedSink) -> Iterator[Runtime]:
+    runtime = make_runtime(migrated_url, tmp_path, smtp_relay=sink.address)
     yield runtime
     runtime.close()
 

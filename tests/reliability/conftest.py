@@ -10,27 +10,36 @@ import pytest
 from tests.reliability.servers import PrivatePostgres, PrivateRedis
 from tests.support.services import unique_name
 
-_LINES = pytest.StashKey[list[str]]()
+_PROPERTY = "fault_suite"
 
 
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Record this test's count line; every line is printed in the terminal summary, so
-    CI's log shows them even with -q (captured output is not)."""
-    lines = request.config.stash.setdefault(_LINES, [])
+    CI's log shows them even with -q (captured output is not). The line travels as a user
+    property of the test's report: with pytest-xdist it is written in a worker process and
+    printed by the controller."""
 
     def add(line: str) -> None:
-        lines.append(f"{request.node.name}: {line}")
+        request.node.user_properties.append((_PROPERTY, f"{request.node.name}: {line}"))
 
     return add
 
 
+# the lines seen in this process: the controller's, under pytest-xdist
+_COLLECTED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _COLLECTED.extend(value for name, value in report.user_properties if name == _PROPERTY)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             exitstatus: int, config: pytest.Config) -> None:
-    lines = config.stash.get(_LINES, [])
-    if lines:
+    if _COLLECTED:
         terminalreporter.write_sep("-", "fault suite")
-        for line in lines:
+        for line in _COLLECTED:
             terminalreporter.write_line(line)
 
 

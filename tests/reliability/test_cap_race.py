@@ -17,7 +17,7 @@ from gateway.services import tickets
 from gateway.services.context import Actor
 from outbound.deliver import Deliverer
 from outbound.transports import RelayTransport
-from tests.support.runtime import backend_url  # noqa: F401 - the parametrised fixture
+from tests.support.runtime import backend, migrated_url  # noqa: F401 - the parametrised fixtures
 from ticketgw.testing.runtime import make_runtime
 from ticketgw.testing.smtp_sink import SmtpSink
 from ticketgw.testing.story import CUSTOMER, VENDOR, open_refund, outbox, seed_order
@@ -39,10 +39,10 @@ class _Together(RelayTransport):
         super().send(sender, recipient, raw)
 
 
-def test_two_mails_sent_at_once_do_not_pass_a_cap_of_one(backend_url: str,  # noqa: F811
+def test_two_mails_sent_at_once_do_not_pass_a_cap_of_one(migrated_url: str,  # noqa: F811
                                                           tmp_path: Path,
                                                           smtp_sink: SmtpSink) -> None:
-    runtime = make_runtime(backend_url, tmp_path, smtp_relay=smtp_sink.address,
+    runtime = make_runtime(migrated_url, tmp_path, smtp_relay=smtp_sink.address,
                            notify_cap="1/600")
     seed_order(runtime)
     number = open_refund(runtime)

@@ -24,10 +24,10 @@ def ticketgw(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Completed
                           capture_output=True, text=True, timeout=120)
 
 
-def test_vendor_link_mails_and_prints_a_link_that_signs_in_once(backend_url: str,
+def test_vendor_link_mails_and_prints_a_link_that_signs_in_once(migrated_url: str,
                                                                 tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGW_")}
-    env.update(TICKETGW_DATABASE_URL=backend_url, TICKETGW_SECRET_KEY="test-secret",
+    env.update(TICKETGW_DATABASE_URL=migrated_url, TICKETGW_SECRET_KEY="test-secret",
                TICKETGW_BASE_URL="https://tickets.example")
     added = ticketgw(env, tmp_path, "vendor", "add", "acme", "--email", "sales@acme.example",
                      "--cs-email", "help@acme.example")
@@ -45,7 +45,7 @@ def test_vendor_link_mails_and_prints_a_link_that_signs_in_once(backend_url: str
     assert missing.returncode == 1 and "nobody" in missing.stderr
 
     runtime = build_runtime(parse_settings({}, {  # the real clock, as the command had
-        "TICKETGW_DATABASE_URL": backend_url, "TICKETGW_SECRET_KEY": "test-secret",
+        "TICKETGW_DATABASE_URL": migrated_url, "TICKETGW_SECRET_KEY": "test-secret",
         "TICKETGW_BASE_URL": "https://tickets.example",
         "TICKETGW_OUTBOX_MAILDIR": str(tmp_path / "outbox")}))
     try:

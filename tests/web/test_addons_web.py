@@ -48,8 +48,8 @@ def care(receipt: str, valid_until: str, shop_url: str = SHOP) -> dict[str, Any]
 
 
 @pytest.fixture
-def addons(backend_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    rt = make_runtime(backend_url, tmp_path, policy="addons")
+def addons(migrated_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    rt = make_runtime(migrated_url, tmp_path, policy="addons")
     with rt.sessions.begin() as session:
         ctx = rt.context()
         vendors.add_vendor(session, ctx, STAFF, "acme", "sales@acme.example")

@@ -479,9 +479,9 @@ def _refs(node: Any) -> Iterator[str]:
 # --- `ticketgw apikey create` through the real command ---------------------------------------
 
 def test_apikey_create_through_the_cli_and_use_the_key(
-        backend_url: str, tmp_path: Path, runtime: Runtime) -> None:
+        migrated_url: str, tmp_path: Path, runtime: Runtime) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGW_")}
-    env["TICKETGW_DATABASE_URL"] = backend_url
+    env["TICKETGW_DATABASE_URL"] = migrated_url
     env["TICKETGW_SECRET_KEY"] = runtime.settings.secret_key  # one key a deployment
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -64,9 +64,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-def test_mail_in_and_out_moves_the_counters(backend_url: str, tmp_path: Path,
+def test_mail_in_and_out_moves_the_counters(migrated_url: str, tmp_path: Path,
                                             smtp_sink: SmtpSink) -> None:
-    runtime = make_runtime(backend_url, tmp_path, smtp_relay=smtp_sink.address)
+    runtime = make_runtime(migrated_url, tmp_path, smtp_relay=smtp_sink.address)
     world = seed(runtime)
     number = world.open()  # opened: a mail to the customer and one to the vendor
     smtp = SmtpServer(runtime)

@@ -139,8 +139,8 @@ def test_a_vendor_signs_in_with_the_mailed_link_and_sees_its_tickets(
 
 
 def test_the_session_cookie_is_httponly_lax_and_secure_on_https(tmp_path: Path,
-                                                                backend_url: str) -> None:
-    rt = make_runtime(backend_url, tmp_path, base_url="https://tickets.example")
+                                                                migrated_url: str) -> None:
+    rt = make_runtime(migrated_url, tmp_path, base_url="https://tickets.example")
     try:
         seed(rt)
         with TestClient(create_app(rt), base_url="https://tickets.example",

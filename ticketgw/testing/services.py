@@ -166,13 +166,19 @@ def _drop_database(name: str) -> None:
 
 
 @contextlib.contextmanager
-def postgres_url(prefix: str = PG_DB_PREFIX) -> Iterator[str]:
-    """Create a throw-away database, yield its SQLAlchemy URL, drop it afterwards."""
+def postgres_url(prefix: str = PG_DB_PREFIX, *, template: str | None = None) -> Iterator[str]:
+    """Create a throw-away database, yield its SQLAlchemy URL, drop it afterwards.
+
+    `template`: the database to copy (nobody may be connected to it); PostgreSQL's own empty
+    `template1` when None."""
 
     require_service("postgres")
     name = unique_name(prefix)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
     with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     try:
         yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
