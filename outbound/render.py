@@ -13,9 +13,8 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import (
     Environment,
@@ -30,7 +29,7 @@ from markupsafe import Markup, escape
 from gateway.domain.locales import DEFAULT_LOCALE, LOCALES, pick_locale
 from gateway.domain.texts import Text
 from gateway.services import i18n
-from outbound.wording import COLON, DATE_PATTERNS, subject_for, type_name, type_phrase
+from outbound.wording import COLON, subject_for, type_name
 
 # Who receives each event. Notices go to the sender only, whoever that was.
 AUDIENCES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -193,9 +192,8 @@ class Renderer:
             colon=COLON[locale],
             money=functools.partial(i18n.format_money, locale=locale),
             refused=_sentence(i18n.say(Text.from_json(values["refused"]), locale)) or None,
-            when=_when_in(str(values["zone"] or "UTC"), DATE_PATTERNS[locale]),
+            when=_when_in(str(values["zone"] or "UTC"), locale),
             type_name=type_name(ticket_type, locale),
-            type_phrase=type_phrase(ticket_type, locale),
             subject=subject_for(
                 event,
                 locale,
@@ -238,32 +236,17 @@ def _comment(comment: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**comment, "attachments": ()}
 
 
-@functools.lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _when_in(zone: str, pattern: str) -> Callable[[datetime | None], str]:
-    """A formatter of instants in one zone: `2026-03-05 10:00 CET (Europe/Berlin)`."""
-    tz = _zone(zone)
-    zone_name = tz.key
+def _when_in(zone: str, locale: str) -> Callable[[datetime | None], str]:
+    """A formatter of instants for one mail: the reader's words and order, in the vendor's
+    zone with its name, as pages show them (`i18n.format_when`): `Thu, Mar 5, 2026, 10:00 AM
+    (Europe/Berlin)`, `Do., 5. März 2026, 10:00 (Europe/Berlin)`."""
 
     def when(at: datetime | None) -> str:
         if at is None:
             return ""
         if not isinstance(at, datetime):
             return str(at)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        local = at.astimezone(tz)
-        abbrev = local.tzname() or ""
-        shown = local.strftime(pattern)
-        if abbrev and abbrev != zone_name:
-            return f"{shown} {abbrev} ({zone_name})"
-        return f"{shown} ({zone_name})"
+        return i18n.format_when(at, locale, zone)
 
     return when
 

@@ -25,14 +25,11 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
 from store.models import Ticket
-from web.pages import Web, checked_form, refusal_status
+from web.pages import Web, checked_form
 
 PURPOSE_OF_PATH = {path: purpose for purpose, path in ACTION_PATHS.items()}
 _BUTTON = {"confirm": _("Confirm Request"), "dispute": _("I Did Not Agree"),
            "to_refund": _("Change to Refund")}
-# a ticket type inside a sentence ("The refund request on ticket #5 ...")
-_TYPE = {"refund": _("refund request"), "cancellation": _("cancellation request"),
-         "tech_support": _("tech-support request")}
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,7 @@ class Outcome:
     zone: str = "UTC"
     button: Text | None = None
     locale: str | None = None  # the party's own language
+    note: Text | None = None  # a sentence of its own under the message
 
 
 def _due(deadline: rules.Deadline | None) -> datetime | None:
@@ -92,33 +90,21 @@ def preview(runtime: Runtime, purpose: str, claim: Claim, now: datetime) -> Outc
 def _preview(runtime: Runtime, session: Session, purpose: str, ticket: Ticket, claim: Claim,
              now: datetime) -> Outcome:
     order, zone, number = ticket.order, ticket.order.vendor.timezone, ticket.number
-    kind = _TYPE[ticket.type]
     if purpose == "confirm" and not ticket.awaiting_confirmation:
-        return Outcome(_("Already confirmed"),
-                       _("The %(request)s on ticket #%(n)s is already confirmed; nothing "
-                         "more is needed.", request=kind, n=number),
+        return Outcome(_("Already confirmed"), _already_confirmed(ticket.type, number),
                        number, ticket.process_at, zone)
     _check(runtime, session, purpose, ticket, claim.party, now)
     if purpose == "confirm":
         due = _due(rules.open_deadline(runtime.policy, TicketType(ticket.type),
                                        Role(ticket.created_by), order_facts(order),
                                        vendor_facts(order.vendor), now))
-        return Outcome(
-            _("Confirm your request"),
-            _("We received a %(request)s for order %(receipt)s by mail. Confirm that you "
-              "sent it; until you do, nothing happens. Once confirmed, it is processed at "
-              "the time below unless the vendor answers first.", request=kind,
-              receipt=order.receipt),
-            number, due, zone, _BUTTON[purpose])
+        return Outcome(_("Confirm your request"), _received(ticket.type, order.receipt),
+                       number, due, zone, _BUTTON[purpose])
     if purpose == "dispute":
-        restored = _TYPE[ticket.restore_type or ticket.type]
         due = rules.quick_deadline(runtime.policy, now).due_at
-        return Outcome(
-            _("Did you agree?"),
-            _("The vendor closed or changed your %(request)s on ticket #%(n)s. If you did "
-              "not agree, press the button: the request comes back and is processed at "
-              "the time below.", request=restored, n=number),
-            number, due, zone, _BUTTON[purpose])
+        return Outcome(_("Did you agree?"),
+                       _did_you_agree(ticket.restore_type or ticket.type, number),
+                       number, due, zone, _BUTTON[purpose])
     due = _due(rules.open_deadline(runtime.policy, TicketType.REFUND, claim.party,
                                    order_facts(order), vendor_facts(order.vendor), now))
     return Outcome(
@@ -146,18 +132,60 @@ def perform(runtime: Runtime, purpose: str, claim: Claim) -> Outcome:
         elif purpose == "dispute":
             ticket = tickets.act(session, ctx, ticket.number, Action.DISPUTE, actor)
             title = _("Your request is back")
-            message = _("Your disagreement is recorded and the %(request)s on ticket #%(n)s is "
-                        "open again.", request=_TYPE[ticket.type], n=ticket.number)
+            message = _open_again(ticket.type, ticket.number)
         else:
             ticket = tickets.act(session, ctx, ticket.number, Action.REFUND, actor)
             title = _("Refund requested")
             message = _("Ticket #%(n)s is now a refund request.", n=ticket.number)
-        if ticket.process_at is not None:
-            message = _("%(done)s It will be processed at the time below unless it is settled "
-                        "first.", done=message)
+        later = None if ticket.process_at is None else _(
+            "The request will be processed at the time below unless it is settled first.")
         return Outcome(title, message, ticket.number, ticket.process_at,
                        ticket.order.vendor.timezone,
-                       locale=_party_locale(ticket, claim.party))
+                       locale=_party_locale(ticket, claim.party), note=later)
+
+
+# One whole sentence per ticket type, so each language says the request its own way.
+def _already_confirmed(ticket_type: str, n: int) -> Text:
+    if ticket_type == "refund":
+        return _("The refund request on ticket #%(n)s is already confirmed; nothing more is "
+                 "needed.", n=n)
+    if ticket_type == "cancellation":
+        return _("The cancellation request on ticket #%(n)s is already confirmed; nothing "
+                 "more is needed.", n=n)
+    return _("The tech-support request on ticket #%(n)s is already confirmed; nothing more "
+             "is needed.", n=n)
+
+
+def _received(ticket_type: str, receipt: str) -> Text:
+    if ticket_type == "refund":
+        return _("We received a refund request for order %(receipt)s by mail. Confirm that "
+                 "you sent it; until you do, nothing happens. Once confirmed, it is processed "
+                 "at the time below unless the vendor answers first.", receipt=receipt)
+    if ticket_type == "cancellation":
+        return _("We received a cancellation request for order %(receipt)s by mail. Confirm "
+                 "that you sent it; until you do, nothing happens. Once confirmed, it is "
+                 "processed at the time below unless the vendor answers first.",
+                 receipt=receipt)
+    return _("We received a tech-support request for order %(receipt)s by mail. Confirm "
+             "that you sent it; until you do, nothing happens.", receipt=receipt)
+
+
+def _did_you_agree(ticket_type: str, n: int) -> Text:
+    if ticket_type == "cancellation":
+        return _("The vendor closed or changed your cancellation request on ticket #%(n)s. "
+                 "If you did not agree, press the button: the request comes back and is "
+                 "processed at the time below.", n=n)
+    return _("The vendor closed or changed your refund request on ticket #%(n)s. If you did "
+             "not agree, press the button: the request comes back and is processed at the "
+             "time below.", n=n)
+
+
+def _open_again(ticket_type: str, n: int) -> Text:
+    if ticket_type == "cancellation":
+        return _("Your disagreement is recorded and the cancellation request on ticket #%(n)s "
+                 "is open again.", n=n)
+    return _("Your disagreement is recorded and the refund request on ticket #%(n)s is open "
+             "again.", n=n)
 
 
 def routes(web: Web) -> list[Route]:
@@ -184,8 +212,7 @@ def routes(web: Web) -> list[Route]:
                                _("This ticket does not exist any more."))
         except UserError as exc:
             locale = await web.run(viewer_locale, web.runtime, claim)
-            return web.refused(exc.message, ticket_page, locale=locale,
-                               status=refusal_status(exc))
+            return web.refused_for(exc, ticket_page, claim, locale=locale)
         return web.page(request, "action.html.j2",
                         {"outcome": outcome, "ticket_page": ticket_page}, locale=outcome.locale)
 

@@ -252,6 +252,16 @@ class Web:
         return self.problem(status, _("Not done"), message, back=back, locale=locale,
                             ticket=ticket)
 
+    def refused_for(self, exc: UserError, back: str | None, claim: Claim, *,
+                    locale: str | None = None) -> HTMLResponse:
+        """`exc` refused to the party of `claim`; the ticket it names (`exc.ticket`: "this
+        order already has an open refund ticket, #12") is linked under it, signed for the same
+        party, so the person goes there instead of looking for it."""
+        named = None if exc.ticket is None else (exc.ticket,
+                                                 self.sign_ticket_page(exc.ticket, claim))
+        return self.refused(exc.message, back, locale=locale, status=refusal_status(exc),
+                            ticket=named)
+
     def forbidden_form(self, back: str, *, locale: str | None = None) -> HTMLResponse:
         return self.problem(
             403, _("Form expired"),

@@ -24,7 +24,7 @@ from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
 from store.models import Order, OutboxMail
 from web import order_tickets
-from web.pages import Web, checked_form, refusal_status
+from web.pages import Web, checked_form
 
 RESEND_PAUSE = timedelta(minutes=10)  # one receipt mail per order in this time, at most
 _REQUESTS = (
@@ -123,14 +123,6 @@ def customer_locale(runtime: Runtime, claim: Claim) -> str | None:
         return order.locale if order is not None else None
 
 
-def named_ticket(runtime: Runtime, claim: Claim, message: object,
-                 ticket_type: str) -> int | None:
-    """The order's ticket a refusal names (`order_tickets.named`)."""
-    with runtime.sessions() as session:
-        order = session.get(Order, claim.subject_id)
-        return order_tickets.named(session, order, message, ticket_type) if order else None
-
-
 def routes(web: Web) -> list[Route]:
     def claim_of(request: Request) -> Claim | Response:
         return web.claim(request.path_params["token"], "receipt")
@@ -197,10 +189,7 @@ def routes(web: Web) -> list[Route]:
             return web.problem(404, _("No such order"), exc.message)
         except UserError as exc:
             locale = await web.run(customer_locale, web.runtime, claim)
-            named = await web.run(named_ticket, web.runtime, claim, exc.message,
-                                  form.get("type", ""))
-            return web.refused(exc.message, path, locale=locale, status=refusal_status(exc),
-                               ticket=(named, customer_link(claim, named)) if named else None)
+            return web.refused_for(exc, path, claim, locale=locale)
         return web.refused(_("the page sent an unknown action %(action)r; open it again",
                              action=action), path, status=400)
 

@@ -21,7 +21,7 @@ from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, ticket_facts, vendor_facts
 from store.models import Ticket
 from web import file_links, reply_form
-from web.pages import Web, checked_form, refusal_status
+from web.pages import Web, checked_form
 
 KIND_FORM = "kind"  # the one form behind `Change Refund Type`
 _KIND_ACTIONS = {
@@ -203,8 +203,7 @@ def routes(web: Web) -> list[Route]:
             return web.problem(404, _("No such ticket"), exc.message)
         except UserError as exc:
             locale = await web.run(viewer_locale, web.runtime, claim)
-            return web.refused(exc.message, path, locale=locale,
-                               status=refusal_status(exc))
+            return web.refused_for(exc, path, claim, locale=locale)
         target = path if landed == claim.subject_id else web.sign_ticket_page(landed, claim)
         action = form.get("action", "")
         return RedirectResponse(f"{target}?done={action}" if action in DONE else target, 303)

@@ -20,7 +20,12 @@ from gateway.domain.facts import (
     VendorFacts,
 )
 from gateway.domain.policy import Policy
-from gateway.domain.rules import KIND_ACTIONS, check_executable, check_refund_window
+from gateway.domain.rules import (
+    KIND_ACTIONS,
+    already_open,
+    check_executable,
+    check_refund_window,
+)
 from gateway.domain.texts import _
 
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -33,8 +38,6 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 # What a vendor whose may_respond was revoked can no longer do on refund/cancellation tickets.
 _REVOCABLE = frozenset({Action.REPLY, Action.CLOSE, Action.TECHSUPPORT}) | KIND_ACTIONS
-_REQUEST_LABEL = {TicketType.REFUND: _("refund request"),
-                  TicketType.CANCELLATION: _("cancellation request")}
 
 
 def check_action(policy: Policy, action: Action, role: Role, ticket: TicketFacts,
@@ -126,25 +129,37 @@ REOPENED, DISPUTED, PROCESSED = "reopened", "brought back", "processed"
 
 def _check_can_run(ticket_type: TicketType, order: OrderFacts, what: str) -> None:
     """A request that could no longer execute gets no deadline: it would only fail when due."""
-    label = _REQUEST_LABEL.get(ticket_type)
-    if label is None:
+    if ticket_type is TicketType.TECH_SUPPORT:
         return  # a tech-support ticket never executes
     try:
         check_executable(ticket_type, order)
     except Conflict as exc:
-        raise Conflict(_cannot_run(what, exc.message, label)) from None
+        if ticket_type is TicketType.CANCELLATION:
+            raise Conflict(_cancellation_cannot_run(what, exc.message)) from None
+        raise Conflict(_refund_cannot_run(what, exc.message)) from None
 
 
-def _cannot_run(what: str, reason: str, request: str) -> str:
-    # one whole sentence per case, so each language can agree its words with the request
+# one whole sentence per request and case, so each language can agree its words with them
+def _refund_cannot_run(what: str, reason: str) -> str:
     if what == REOPENED:
-        return _("%(reason)s, so this %(request)s cannot be reopened; open a tech-support "
-                 "ticket to keep talking about the order", reason=reason, request=request)
+        return _("%(reason)s, so this refund request cannot be reopened; open a tech-support "
+                 "ticket to keep talking about the order", reason=reason)
     if what == DISPUTED:
-        return _("%(reason)s, so this %(request)s cannot be brought back; open a tech-support "
-                 "ticket to keep talking about the order", reason=reason, request=request)
-    return _("%(reason)s, so this %(request)s cannot be processed; open a tech-support "
-             "ticket to keep talking about the order", reason=reason, request=request)
+        return _("%(reason)s, so this refund request cannot be brought back; open a "
+                 "tech-support ticket to keep talking about the order", reason=reason)
+    return _("%(reason)s, so this refund request cannot be processed; open a tech-support "
+             "ticket to keep talking about the order", reason=reason)
+
+
+def _cancellation_cannot_run(what: str, reason: str) -> str:
+    if what == REOPENED:
+        return _("%(reason)s, so this cancellation request cannot be reopened; open a "
+                 "tech-support ticket to keep talking about the order", reason=reason)
+    if what == DISPUTED:
+        return _("%(reason)s, so this cancellation request cannot be brought back; open a "
+                 "tech-support ticket to keep talking about the order", reason=reason)
+    return _("%(reason)s, so this cancellation request cannot be processed; open a "
+             "tech-support ticket to keep talking about the order", reason=reason)
 
 
 def _check_escalate(ticket: TicketFacts) -> None:
@@ -163,8 +178,7 @@ def _check_on_tech_support(policy: Policy, action: Action, role: Role, ticket: T
         raise Conflict(_("this ticket is already a tech-support ticket"))
     if action is Action.REFUND:  # the vendor's Please Refund, or a conversion
         if TicketType.REFUND in ticket.open_types:
-            raise Conflict(_("this order already has an open refund ticket; reply to that "
-                             "ticket"))
+            raise already_open(TicketType.REFUND, ticket.open_types[TicketType.REFUND])
         check_refundable(order)
         check_refund_window(policy, role, order, vendor, now)
         return

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from gateway.domain.errors import Conflict, UserError
 from gateway.domain.facts import OrderFacts, RefundKind, VendorFacts
 from gateway.domain.policy import Policy
-from gateway.domain.texts import _
+from gateway.domain.texts import Text, _
 
 CENT = Decimal("0.01")
 # No order is worth this much; below it every amount has room for its cents in Decimal's
@@ -66,16 +66,16 @@ def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
     if kind is RefundKind.FULL:
         amount = left
     elif kind is RefundKind.AMOUNT:
-        amount = _checked_amount(_required(value, _("an amount")), left)
+        amount = _checked_amount(_required(value, kind), left)
     elif kind is RefundKind.PERCENT:
         low, high = (policy.percent_min, policy.percent_max) if policy else (1, 80)
-        percent = _required(value, _("a percentage"))
+        percent = _required(value, kind)
         if not low <= percent <= high:
             raise UserError(_("a refund percentage must be from %(low)s to %(high)s, not "
                               "%(value)s", low=low, high=high, value=shown(percent)))
         amount = order.refundable_base * percent / 100
     else:
-        count = _checked_quantity(_required(value, _("a quantity")), order.quantity)
+        count = _checked_quantity(_required(value, kind), order.quantity)
         amount = order.refundable_base / order.quantity * count
     result = min(amount.quantize(CENT, rounding=ROUND_HALF_UP), left)
     if result <= 0:
@@ -83,18 +83,34 @@ def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
     return result
 
 
-def _required(value: Decimal | None, what: str) -> Decimal:
+def _required(value: Decimal | None, kind: RefundKind) -> Decimal:
+    """The value a partial refund of `kind` needs, as a number."""
     if value is None:
-        raise UserError(_("this refund kind needs %(what)s", what=what))
+        raise UserError(_missing(kind))
     try:
         number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise UserError(_("%(value)s is not a valid number for %(what)s", value=repr(value),
-                          what=what)) from None
+        raise UserError(_not_a_number(kind, repr(value))) from None
     if not number.is_finite():
-        raise UserError(_("%(value)s is not a valid number for %(what)s", value=shown(number),
-                          what=what))
+        raise UserError(_not_a_number(kind, shown(number)))
     return number
+
+
+# whole sentences per kind, so each language names the value with its own article and case
+def _missing(kind: RefundKind) -> Text:
+    if kind is RefundKind.AMOUNT:
+        return _("a partial refund by amount needs the amount")
+    if kind is RefundKind.PERCENT:
+        return _("a partial refund by percentage needs the percentage")
+    return _("a partial refund by quantity needs the number of items")
+
+
+def _not_a_number(kind: RefundKind, value: str) -> Text:
+    if kind is RefundKind.AMOUNT:
+        return _("%(value)s is not a valid amount", value=value)
+    if kind is RefundKind.PERCENT:
+        return _("%(value)s is not a valid percentage", value=value)
+    return _("%(value)s is not a valid number of items", value=value)
 
 
 def _checked_amount(value: Decimal, left: Decimal) -> Decimal:

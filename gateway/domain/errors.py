@@ -8,9 +8,13 @@ class GatewayError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 ticket: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # the number of the ticket the message names ("this order already has an open refund
+        # ticket, #12"), so a page can link it and a person need not look for it
+        self.ticket = ticket
         if code is not None:
             self.code = code
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -124,6 +125,8 @@ class TicketFacts:
     last_activity_at: datetime | None = None
     last_activity_side: Role | None = None  # CUSTOMER or VENDOR (staff count as vendor side)
     warnings_sent: int = 0
-    open_types: frozenset[TicketType] = field(default_factory=frozenset)
+    # the order's other open tickets: the type of each, with its number (the one a refusal
+    # names: "this order already has an open refund ticket, #12")
+    open_types: Mapping[TicketType, int] = field(default_factory=dict)
     deadline_rule: DeadlineRule | None = None  # the stored process_at rule, if any
     restore_type: TicketType | None = None  # what a dispute brings back after a vendor's change

@@ -28,9 +28,11 @@ def check_code(ticket_type: TicketType, code: str | None) -> str:
         if ticket_type is TicketType.TECH_SUPPORT:
             message = _("unknown problem %(code)s for a tech-support ticket; use one of: "
                         "%(codes)s", code=repr(code), codes=", ".join(allowed))
+        elif ticket_type is TicketType.REFUND:
+            message = _("unknown reason %(code)s for a refund ticket; use one of: %(codes)s",
+                        code=repr(code), codes=", ".join(allowed))
         else:
-            kind = _("refund") if ticket_type is TicketType.REFUND else _("cancellation")
-            message = _("unknown reason %(code)s for a %(kind)s ticket; use one of: %(codes)s",
-                        code=repr(code), kind=kind, codes=", ".join(allowed))
+            message = _("unknown reason %(code)s for a cancellation ticket; use one of: "
+                        "%(codes)s", code=repr(code), codes=", ".join(allowed))
         raise UserError(message, code="invalid_reason")
     return code

@@ -50,6 +50,7 @@ Decisions where the spec is silent:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -57,7 +58,6 @@ from typing import Literal
 from gateway.domain.amounts import amount_left, check_refundable, refund_amount
 from gateway.domain.calendar import (
     add_business_time,
-    days_between_local,
     local_date,
     next_business_instant,
     same_local_day,
@@ -76,16 +76,11 @@ from gateway.domain.facts import (
 from gateway.domain.policy import Policy, Window
 from gateway.domain.reasons import CODES
 from gateway.domain.support import check_support
-from gateway.domain.texts import Text, _
+from gateway.domain.texts import Text, _, ngettext
 
 __all__ = ["amount_left", "refund_amount"]  # the amount rules, with the others here
 
 KIND_ACTIONS = frozenset({Action.FULL, Action.PARTIAL, Action.PERCENT, Action.QUANTITY})
-_TYPE_LABEL = {
-    TicketType.REFUND: _("refund"),
-    TicketType.CANCELLATION: _("cancellation"),
-    TicketType.TECH_SUPPORT: _("tech-support"),
-}
 
 
 @dataclass(frozen=True)
@@ -144,33 +139,110 @@ def check_refund_window(policy: Policy, role: Role, order: OrderFacts, vendor: V
     if local_date(now, vendor.zone) <= last:
         return
     window = window_for(policy, role)
-    age = days_between_local(order.window_start, now, vendor.zone)
-    started = local_date(order.window_start, vendor.zone).isoformat()
+    start = local_date(order.window_start, vendor.zone)
     billed = order.recurring and order.latest_bill_at is not None
-    subject = (_("the latest bill, on %(date)s,", date=started) if billed
-               else _("receipt purchased on %(date)s", date=started))
-    after = _("the bill") if billed else _("the sale")
-    who = {
-        Role.CUSTOMER: _("customers may ask for a refund"),
-        Role.VENDOR: _("vendors may grant a refund"),
-    }.get(role, _("refunds may be granted"))
+    raise OutsideWindow(_window_refusal(role, billed, window, start.isoformat(),
+                                        last.isoformat()))
+
+
+def _window_refusal(role: Role, billed: bool, window: Window, start: str, last: str) -> Text:
+    """Why a refund is too late, one whole sentence per case (who asks, from the sale or the
+    bill, days or months), its words following the window's length in each language."""
+    n, values = window.count, {"date": start, "until": last}
     if window.unit == "days":
-        raise OutsideWindow(_(
-            "%(subject)s is %(age)s old; %(who)s up to %(window)s after %(after)s",
-            subject=subject, age=_days(age), who=who, window=_days(window.count),
-            after=after))
-    raise OutsideWindow(_(
-        "%(subject)s is %(age)s old; %(who)s up to %(window)s after %(after)s (until "
-        "%(until)s)", subject=subject, age=_days(age), who=who, window=_months(window.count),
-        after=after, until=last.isoformat()))
+        return _days_refusal(role, billed, n, values)
+    return _months_refusal(role, billed, n, values)
 
 
-def _days(count: int) -> Text:
-    return _("1 day") if count == 1 else _("%(n)s days", n=count)
+def _days_refusal(role: Role, billed: bool, n: int, values: dict[str, str]) -> Text:
+    if billed:
+        if role is Role.CUSTOMER:
+            return ngettext(
+                "the latest bill was on %(date)s; customers may ask for a refund up to "
+                "%(num)d day after the bill, that is until %(until)s",
+                "the latest bill was on %(date)s; customers may ask for a refund up to "
+                "%(num)d days after the bill, that is until %(until)s", n, **values)
+        if role is Role.VENDOR:
+            return ngettext(
+                "the latest bill was on %(date)s; vendors may grant a refund up to %(num)d "
+                "day after the bill, that is until %(until)s",
+                "the latest bill was on %(date)s; vendors may grant a refund up to %(num)d "
+                "days after the bill, that is until %(until)s", n, **values)
+        return ngettext(
+            "the latest bill was on %(date)s; refunds may be granted up to %(num)d day after "
+            "the bill, that is until %(until)s",
+            "the latest bill was on %(date)s; refunds may be granted up to %(num)d days after "
+            "the bill, that is until %(until)s", n, **values)
+    if role is Role.CUSTOMER:
+        return ngettext(
+            "this order was bought on %(date)s; customers may ask for a refund up to %(num)d "
+            "day after the sale, that is until %(until)s",
+            "this order was bought on %(date)s; customers may ask for a refund up to %(num)d "
+            "days after the sale, that is until %(until)s", n, **values)
+    if role is Role.VENDOR:
+        return ngettext(
+            "this order was bought on %(date)s; vendors may grant a refund up to %(num)d day "
+            "after the sale, that is until %(until)s",
+            "this order was bought on %(date)s; vendors may grant a refund up to %(num)d days "
+            "after the sale, that is until %(until)s", n, **values)
+    return ngettext(
+        "this order was bought on %(date)s; refunds may be granted up to %(num)d day after "
+        "the sale, that is until %(until)s",
+        "this order was bought on %(date)s; refunds may be granted up to %(num)d days after "
+        "the sale, that is until %(until)s", n, **values)
 
 
-def _months(count: int) -> Text:
-    return _("1 month") if count == 1 else _("%(n)s months", n=count)
+def _months_refusal(role: Role, billed: bool, n: int, values: dict[str, str]) -> Text:
+    if billed:
+        if role is Role.CUSTOMER:
+            return ngettext(
+                "the latest bill was on %(date)s; customers may ask for a refund up to "
+                "%(num)d month after the bill, that is until %(until)s",
+                "the latest bill was on %(date)s; customers may ask for a refund up to "
+                "%(num)d months after the bill, that is until %(until)s", n, **values)
+        if role is Role.VENDOR:
+            return ngettext(
+                "the latest bill was on %(date)s; vendors may grant a refund up to %(num)d "
+                "month after the bill, that is until %(until)s",
+                "the latest bill was on %(date)s; vendors may grant a refund up to %(num)d "
+                "months after the bill, that is until %(until)s", n, **values)
+        return ngettext(
+            "the latest bill was on %(date)s; refunds may be granted up to %(num)d month "
+            "after the bill, that is until %(until)s",
+            "the latest bill was on %(date)s; refunds may be granted up to %(num)d months "
+            "after the bill, that is until %(until)s", n, **values)
+    if role is Role.CUSTOMER:
+        return ngettext(
+            "this order was bought on %(date)s; customers may ask for a refund up to %(num)d "
+            "month after the sale, that is until %(until)s",
+            "this order was bought on %(date)s; customers may ask for a refund up to %(num)d "
+            "months after the sale, that is until %(until)s", n, **values)
+    if role is Role.VENDOR:
+        return ngettext(
+            "this order was bought on %(date)s; vendors may grant a refund up to %(num)d "
+            "month after the sale, that is until %(until)s",
+            "this order was bought on %(date)s; vendors may grant a refund up to %(num)d "
+            "months after the sale, that is until %(until)s", n, **values)
+    return ngettext(
+        "this order was bought on %(date)s; refunds may be granted up to %(num)d month after "
+        "the sale, that is until %(until)s",
+        "this order was bought on %(date)s; refunds may be granted up to %(num)d months "
+        "after the sale, that is until %(until)s", n, **values)
+
+
+def already_open(ticket_type: TicketType, number: int) -> Conflict:
+    """The refusal of a second open ticket of one type on an order, naming the open one (one
+    whole sentence per type, so each language can build its own compound)."""
+    if ticket_type is TicketType.REFUND:
+        text = _("this order already has an open refund ticket, #%(n)s; reply to that "
+                 "ticket instead", n=number)
+    elif ticket_type is TicketType.CANCELLATION:
+        text = _("this order already has an open cancellation ticket, #%(n)s; reply to that "
+                 "ticket instead", n=number)
+    else:
+        text = _("this order already has an open tech-support ticket, #%(n)s; reply to that "
+                 "ticket instead", n=number)
+    return Conflict(text, ticket=number)
 
 
 # --- opening tickets -------------------------------------------------------------------
@@ -188,19 +260,16 @@ def check_request_time(at: datetime, now: datetime) -> None:
 
 def check_open(policy: Policy, ticket_type: TicketType, role: Role, order: OrderFacts,
                vendor: VendorFacts, now: datetime,
-               open_types: frozenset[TicketType]) -> OpenDecision:
+               open_types: Mapping[TicketType, int]) -> OpenDecision:
     """May `role` open `ticket_type` on this order at `now`?
 
     Raise OutsideWindow, Conflict or Forbidden when not; `open_types` are the order's types
-    with an open ticket.
+    with an open ticket, each with that ticket's number.
     """
     if role not in (Role.CUSTOMER, Role.VENDOR, Role.STAFF):
         raise Forbidden(f"tickets are opened by a customer, a vendor or staff, not by {role}")
-    label = _TYPE_LABEL[ticket_type]
     if ticket_type in open_types:
-        raise Conflict(_(
-            "this order already has an open %(kind)s ticket; reply to that ticket instead",
-            kind=label))
+        raise already_open(ticket_type, open_types[ticket_type])
     if ticket_type is TicketType.REFUND:
         check_refundable(order)
         check_refund_window(policy, role, order, vendor, now)

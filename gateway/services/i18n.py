@@ -92,14 +92,21 @@ def say(text: Text | str | None, locale: str) -> str:
     if not isinstance(text, Text):
         return str(text)
     params = {k: say(v, locale) if isinstance(v, Text) else v for k, v in text.params.items()}
-    translated = gettext(text.msgid, locale=locale)
+    if text.plural is not None:
+        num = params.get("num")
+        translated = ngettext(text.msgid, text.plural, num if isinstance(num, int) else 0,
+                              locale=locale)
+    else:
+        translated = gettext(text.msgid, locale=locale)
     if not params:
         return translated
     try:
         return translated % params
     except (KeyError, TypeError, ValueError):
         # a translation whose placeholders do not match its msgid: English beats nothing
-        return text.msgid % params
+        english = text.plural if text.plural is not None and params.get("num") != 1 \
+            else text.msgid
+        return english % params
 
 
 def label(group: str | None, code: str | None, locale: str) -> str:
@@ -154,6 +161,12 @@ def format_when(at: datetime | None, locale: str, zone_name: str | None = None, 
         return "—"
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
+    return _when(at, pick_locale(locale), zone_name, with_zone, weekday)
+
+
+@functools.lru_cache(maxsize=4096)  # a mail's history shows the same instants to each reader
+def _when(at: datetime, locale: str, zone_name: str | None, with_zone: bool,
+          weekday: bool) -> str:
     tz = zone(zone_name)
     loc = _babel_locale(locale)
     day = format_skeleton("yMMMEd" if weekday else "yMMMd", at, tzinfo=tz, locale=loc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -129,21 +130,23 @@ def order_facts_of(order: OrderLike, kind: str, recurring: bool,
 
 
 def open_types(session: Session, order_id: int, *, except_id: int | None = None
-               ) -> frozenset[TicketType]:
-    query = select(Ticket.type).where(Ticket.order_id == order_id, Ticket.status == "open")
+               ) -> dict[TicketType, int]:
+    """The order's open tickets by type, each type with its oldest open ticket's number."""
+    query = select(Ticket.type, Ticket.number).where(
+        Ticket.order_id == order_id, Ticket.status == "open").order_by(Ticket.number.desc())
     if except_id is not None:
         query = query.where(Ticket.id != except_id)
-    return frozenset(TicketType(t) for t in session.execute(query).scalars())
+    return {TicketType(kind): number for kind, number in session.execute(query)}
 
 
 def ticket_facts(session: Session, ticket: Ticket, *,
                  with_open_types: bool = True) -> TicketFacts:
     """`with_open_types=False` skips a query when the action cannot open or convert a ticket."""
     return ticket_facts_of(ticket, open_types(session, ticket.order_id, except_id=ticket.id)
-                           if with_open_types else frozenset())
+                           if with_open_types else {})
 
 
-def ticket_facts_of(ticket: TicketLike, open_types: frozenset[TicketType]) -> TicketFacts:
+def ticket_facts_of(ticket: TicketLike, open_types: Mapping[TicketType, int]) -> TicketFacts:
     return TicketFacts(
         type=TicketType(ticket.type),
         status=Status(ticket.status),

@@ -154,7 +154,7 @@ def reply(session: Session, ctx: ServiceContext, row: TicketRow, actor: Actor,
     `can_reply` takes): the same check, the same rows written, the same mail."""
     if not can_reply(row):
         raise ValueError(f"ticket #{row.number} needs tickets.act")  # the caller checks first
-    facts = ticket_facts_of(row, frozenset())
+    facts = ticket_facts_of(row, {})
     actions.check_action(ctx.policy, Action.REPLY, actor.role, facts,
                          order_facts_of(row, row.kind, row.recurring, None), vendor_facts(row),
                          ctx.now)

@@ -12,7 +12,6 @@ A locale given here is one of `LOCALES`, picked once per mail where its outbox r
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -21,8 +20,8 @@ from gateway.domain.locales import LOCALES
 from gateway.domain.texts import N_
 from gateway.services import i18n
 
-__all__ = ["COLON", "DATE_PATTERNS", "LABELS", "SUBJECTS", "digest_summary", "subject_for",
-           "type_name", "type_phrase"]
+__all__ = ["COLON", "LABELS", "SUBJECTS", "digest_summary", "subject_for",
+           "type_name"]
 
 # Subject patterns (English msgids). `%(type)s` is the ticket type's label, `%(n)s` the ticket
 # number, `%(receipt)s` the order's receipt number.
@@ -44,11 +43,8 @@ SUBJECTS: Final[Mapping[str, str]] = {
     "signin": N_("Your Sign-in Link"),
 }
 
-# How each locale writes an instant in mail (strftime; the zone is added after it) and the
-# colon after a label: typography, not words, so not in the catalogue.
-DATE_PATTERNS: Final[Mapping[str, str]] = {
-    "en": "%Y-%m-%d %H:%M", "fr": "%d/%m/%Y %H:%M", "de": "%d.%m.%Y %H:%M", "pt": "%d/%m/%Y %H:%M",
-}
+# The colon after a label: typography, not words, so not in the catalogue. (Instants are
+# Babel's, as on pages: `i18n.format_when`.)
 COLON: Final[Mapping[str, str]] = {loc: i18n.colon(loc) for loc in LOCALES}
 
 
@@ -56,19 +52,6 @@ COLON: Final[Mapping[str, str]] = {loc: i18n.colon(loc) for loc in LOCALES}
 def type_name(ticket_type: str | None, locale: str) -> str:
     """The label of a ticket type (`Refund Request`); an unknown code is shown as it is."""
     return i18n.label("type", ticket_type, locale)
-
-
-@functools.lru_cache(maxsize=64)
-def type_phrase(ticket_type: str | None, locale: str) -> str:
-    """A ticket type as a sentence says it: French and Portuguese in lower case (`Votre
-    demande de remboursement`), German and English as the label."""
-    if ticket_type == "refund":
-        return i18n.pgettext("in a sentence", "Refund Request", locale=locale)
-    if ticket_type == "cancellation":
-        return i18n.pgettext("in a sentence", "Cancellation Request", locale=locale)
-    if ticket_type == "tech_support":
-        return i18n.pgettext("in a sentence", "Tech Support Request", locale=locale)
-    return ticket_type or ""
 
 
 def subject_for(

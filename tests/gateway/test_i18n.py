@@ -122,11 +122,52 @@ def test_a_refund_window_refusal_is_said_in_the_readers_language() -> None:
         rules.check_open(CLICKBANK, T.REFUND, C, order("2026-09-01 10:00"), vendor(),
                          local("2026-11-28 12:00"), EMPTY)
     assert i18n.say(caught.value.message, "pt") == (
-        "o recibo comprado em 2026-09-01 tem 88 dias; os consumidores podem pedir um "
-        "reembolso até 60 dias após a venda")
+        "este pedido foi comprado em 2026-09-01; os consumidores podem pedir um reembolso até "
+        "60 dias após a venda, ou seja, até 2026-10-31")
     assert i18n.say(caught.value.message, "fr") == (
-        "le reçu acheté le 2026-09-01 date de 88 jours ; les clients peuvent demander un "
-        "remboursement jusqu'à 60 jours après la vente")
+        "cette commande a été achetée le 2026-09-01 ; les clients peuvent demander un "
+        "remboursement jusqu'à 60 jours après la vente, soit jusqu'au 2026-10-31")
+    # German counts in the dative after "bis zu": a whole sentence per case, with its plural
+    assert i18n.say(caught.value.message, "de") == (
+        "diese Bestellung wurde am 2026-09-01 gekauft; Kunden können bis zu 60 Tagen nach dem "
+        "Kauf eine Rückerstattung beantragen, also bis 2026-10-31")
+
+
+def test_a_one_month_window_is_said_in_the_singular() -> None:
+    from gateway.domain import rules
+    from gateway.domain.errors import OutsideWindow
+    from tests.gateway.domain.test_rules import ADDONS, EMPTY, C, T, local, order, vendor
+
+    with pytest.raises(OutsideWindow) as caught:
+        rules.check_open(ADDONS, T.REFUND, C, order("2026-09-01 10:00"), vendor(),
+                         local("2026-11-28 12:00"), EMPTY)
+    said = {loc: i18n.say(caught.value.message, loc) for loc in ("en", "de", "fr", "pt")}
+    assert "up to 1 month after the sale, that is until 2026-10-01" in said["en"]
+    assert "bis zu 1 Monat nach dem Kauf" in said["de"]
+    assert "jusqu'à 1 mois après la vente" in said["fr"]
+    assert "até 1 mês após a venda" in said["pt"]
+    again = Text.from_json(caught.value.message.to_json())  # as an outbox row keeps it
+    assert i18n.say(again, "de") == said["de"]
+
+
+def test_a_second_open_ticket_is_refused_in_a_sentence_of_its_type() -> None:
+    """One whole sentence per type names the open ticket (German builds its compound)."""
+    from gateway.domain import rules
+    from gateway.domain.errors import Conflict
+    from tests.gateway.domain.test_rules import CLICKBANK, C, T, local, order, vendor
+
+    facts = order(recurring=True, subscription_active=True)
+    said = {}
+    for kind in T:
+        with pytest.raises(Conflict) as caught:
+            rules.check_open(CLICKBANK, kind, C, facts, vendor(), local("2026-09-02 10:00"),
+                             {kind: 41})
+        assert caught.value.ticket == 41
+        said[kind] = i18n.say(caught.value.message, "de")
+    assert said[T.REFUND].startswith("diese Bestellung hat bereits ein offenes "
+                                     "Rückerstattungsticket, #41")
+    assert "ein offenes Stornierungsticket, #41" in said[T.CANCELLATION]
+    assert "ein offenes Ticket für technische Unterstützung, #41" in said[T.TECH_SUPPORT]
 
 
 def test_sentences_are_translated_when_a_template_is_compiled() -> None:

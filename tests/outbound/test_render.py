@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_skeleton, format_time, get_datetime_format
 
 from gateway.domain.labels import LABELS
 from gateway.domain.locales import LOCALES
@@ -280,28 +282,51 @@ def test_sale_mail_to_the_vendor_links_nothing_of_the_customer(renderer: Rendere
         assert f'href="{receipt_url}"' in receipt.html
 
 
-def test_times_are_shown_in_the_vendors_zone_with_its_name(renderer: Renderer) -> None:
-    out = renderer.render("opened", "customer", "en", make_ctx("opened", zone="Europe/Berlin"))
-    assert "2026-03-05 10:00 CET (Europe/Berlin)" in out.text
-    assert "2026-03-05 10:00 CET (Europe/Berlin)" in out.html
+def babel_says(at: datetime, locale: str, zone: str) -> str:
+    """An instant as Babel writes it for `locale` in `zone` (CLDR's words, order and clock),
+    built here from Babel itself, not from the code under test."""
+    tz = ZoneInfo(zone)
+    day = format_skeleton("yMMMEd", at, tzinfo=tz, locale=locale)
+    hour = format_time(at, "short", tzinfo=tz, locale=locale)
+    joined = str(get_datetime_format("medium", locale=locale)).replace("'", "")
+    return joined.format(hour, day).replace("\u202f", " ") + f" ({zone})"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_times_are_babels_in_the_readers_locale_and_the_vendors_zone(
+        renderer: Renderer, locale: str) -> None:
+    out = renderer.render("opened", "customer", locale, make_ctx("opened", zone="Europe/Berlin"))
+    opened = babel_says(T0, locale, "Europe/Berlin")
+    assert opened in out.text and opened in out.html
     assert "09:00" not in out.text  # the UTC wall time is not shown
-    de = renderer.render("opened", "customer", "de", make_ctx("opened", zone="Europe/Berlin"))
-    assert "05.03.2026 10:00 CET (Europe/Berlin)" in de.text
-    ny = renderer.render("opened", "customer", "en", make_ctx("opened", zone="America/New_York"))
-    assert "2026-03-05 04:00 EST (America/New_York)" in ny.text
+    ny = renderer.render("opened", "vendor", locale, make_ctx("opened", zone="America/New_York"))
+    assert babel_says(T0, locale, "America/New_York") in ny.text
     summer = make_ctx("opened", zone="Europe/Berlin")
     summer["ticket"]["created_at"] = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
-    assert (
-        "2026-07-01 14:00 CEST (Europe/Berlin)"
-        in renderer.render("opened", "vendor", "en", summer).text
-    )
+    summer_text = renderer.render("opened", "vendor", locale, summer).text
+    assert babel_says(summer["ticket"]["created_at"], locale, "Europe/Berlin") in summer_text
+
+
+def test_mail_and_pages_write_an_instant_alike_in_each_language(renderer: Renderer) -> None:
+    """What a reader sees: the weekday and month in their own words, as on the ticket page
+    (`i18n.format_when`, the one formatter of both)."""
+    ctx = make_ctx("opened", zone="Europe/Berlin")
+    ctx["ticket"]["created_at"] = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    text = {loc: renderer.render("opened", "customer", loc, ctx).text for loc in LOCALES}
+    assert "Di., 8. Dez. 2026, 10:00 (Europe/Berlin)" in text["de"]
+    assert "ter., 8 de dez. de 2026 10:00 (Europe/Berlin)" in text["pt"]
+    assert "mar. 8 déc. 2026, 10:00 (Europe/Berlin)" in text["fr"]
+    assert "Tue, Dec 8, 2026, 10:00 AM (Europe/Berlin)" in text["en"]
+    for loc in LOCALES:
+        assert i18n.format_when(ctx["ticket"]["created_at"], loc, "Europe/Berlin") in text[loc]
+    assert "2026-12-08" not in text["en"] and "08.12.2026" not in text["de"]
 
 
 def test_naive_times_are_utc_and_an_unknown_zone_shows_utc(renderer: Renderer) -> None:
     ctx = make_ctx("opened", zone="Not/AZone")
     ctx["ticket"]["created_at"] = T0.replace(tzinfo=None)
     out = renderer.render("opened", "vendor", "en", ctx)
-    assert "2026-03-05 09:00 (UTC)" in out.text
+    assert "Thu, Mar 5, 2026, 9:00 AM (UTC)" in out.text
 
 
 def test_inactivity_warning_offers_the_customer_a_refund(renderer: Renderer) -> None:
@@ -487,3 +512,52 @@ def test_a_dropped_reply_of_a_revoked_vendor_is_explained(renderer: Renderer) ->
     ctx["refused"] = None
     out = " ".join(renderer.render("notice", "vendor", "en", ctx).text.split())
     assert out.startswith("Your reply on ticket #1042 was not added: your right to answer")
+
+
+# --- whole sentences per ticket type ---------------------------------------------------------
+
+# What the first line says of each type, in German: the type is part of each sentence, with its
+# article and case (a compound, never "%(type)s" put into a sentence).
+GERMAN_WHY = {
+    ("opened", "customer", "refund"): "Ihr Rückerstattungsantrag zur Bestellung ABCD1234 wurde "
+                                      "als Ticket #1042 eröffnet.",
+    ("opened", "customer", "tech_support"): "Ihr Antrag auf technische Unterstützung zur "
+                                            "Bestellung ABCD1234 wurde als Ticket #1042 eröffnet.",
+    ("opened", "vendor", "cancellation"): "Ein Stornierungsantrag wurde als Ticket #1042 zur "
+                                          "Bestellung ABCD1234 (Guide) eröffnet.",
+    ("changed", "customer", "refund"): "Es ist jetzt ein Rückerstattungsantrag (Vollständige "
+                                       "Rückerstattung).",
+    ("changed", "customer", "tech_support"): "Es ist jetzt ein Antrag auf technische "
+                                             "Unterstützung.",
+}
+
+
+@pytest.mark.parametrize(("event", "audience", "ticket_type"), list(GERMAN_WHY))
+def test_a_ticket_type_is_part_of_a_whole_sentence(renderer: Renderer, event: str,
+                                                   audience: str, ticket_type: str) -> None:
+    ctx = make_ctx(event, ticket_type=ticket_type)
+    assert GERMAN_WHY[(event, audience, ticket_type)] in _why(
+        renderer.render(event, audience, "de", ctx).text)
+
+
+def _why(text: str) -> str:
+    """The first paragraph of a mail's text part (why it was sent), its lines unwrapped."""
+    return " ".join(text.split("\n\n")[0].split())
+
+
+@pytest.mark.parametrize("ticket_type", TICKET_TYPES)
+def test_each_type_has_its_own_sentence_in_every_language(renderer: Renderer,
+                                                          ticket_type: str) -> None:
+    """Opened by the vendor, changed, and the confirm notice: one entry per type, so French
+    and Portuguese agree the article with the request (une demande, uma solicitação)."""
+    cases = [("opened", "customer", None), ("changed", "customer", None),
+             ("notice", "customer", "confirm_request")]
+    for event, audience, kind in cases:
+        ctx = make_ctx(event, ticket_type=ticket_type, notice_kind=kind)
+        ctx["ticket"]["created_by"] = "vendor"
+        said = {loc: _why(renderer.render(event, audience, loc, ctx).text) for loc in LOCALES}
+        english_type = i18n.label("type", ticket_type, "en").lower()
+        assert english_type in said["en"]
+        assert "une " + i18n.label("type", ticket_type, "fr").lower() in said["fr"]
+        assert "uma " + i18n.label("type", ticket_type, "pt").lower() in said["pt"]
+        assert i18n.label("type", ticket_type, "de") in said["de"]
