@@ -134,13 +134,15 @@ class Csrf:
 def _sanitised(html: str | None, images: Mapping[str, str] | None = None) -> Markup | None:
     """Mail HTML was cleaned with nh3 at intake; clean it again on the way out. `images`:
     the signed links of the message's own pictures by Content-ID, which its `<img
-    src="cid:…">` show (a picture it does not name is dropped, never a broken link; nh3 lets
-    our relative links through and still cleans everything else)."""
+    src="cid:…">` show (a picture it does not carry is dropped, never a broken link, and so is
+    any other picture: remote ones would not load under the page's CSP, and a relative one
+    would call our own pages; nh3 lets our relative links through and still cleans the
+    rest)."""
     if not html:
         return None
     found = images or {}
     return Markup(nh3.clean(html, url_schemes=_URL_SCHEMES, attribute_filter=cid_filter(
-        found.get)))
+        found.get, other_pictures=False)))
 
 
 def _when(value: datetime | None, zone: str = "UTC", with_zone: bool = True, *,

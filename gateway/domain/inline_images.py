@@ -43,16 +43,19 @@ def cid_url(cid: str) -> str:
     return f"{CID_SCHEME}:{quote(cid, safe='@!$&()*+,;=:._~-')}"
 
 
-def cid_filter(resolve: Callable[[str], str | None]
+def cid_filter(resolve: Callable[[str], str | None], *, other_pictures: bool = True
                ) -> Callable[[str, str, str], str | None]:
     """An nh3 `attribute_filter`: the `src` of an `<img>` naming a Content-ID becomes
     `resolve(content_id)` (None drops it); a `cid:` URL in any other attribute is dropped.
-    Every other attribute value is kept as nh3 let it through."""
+    `other_pictures=False` drops every other `img src` too (a page shows the mail's own
+    pictures only: no tracking pixel, no request to our own pages). Every other attribute
+    value is kept as nh3 let it through."""
 
     def keep(tag: str, attribute: str, value: str) -> str | None:
+        picture = (tag, attribute) == ("img", "src")
         cid = cid_of(value)
         if cid is None:
-            return value
-        return resolve(cid) if (tag, attribute) == ("img", "src") else None
+            return value if other_pictures or not picture else None
+        return resolve(cid) if picture else None
 
     return keep

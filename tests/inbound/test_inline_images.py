@@ -60,3 +60,9 @@ def test_content_ids_and_cid_urls_read_back() -> None:
     assert resolve("img", "src", "cid:unknown") is None
     assert resolve("a", "href", "cid:a@b") is None
     assert resolve("img", "alt", "a picture") == "a picture"
+    assert resolve("img", "src", "https://x.example/p.gif") == "https://x.example/p.gif"
+    only_own = cid_filter({"a@b": "/f/T/a.png"}.get, other_pictures=False)
+    assert only_own("img", "src", "cid:a@b") == "/f/T/a.png"
+    assert only_own("img", "src", "https://x.example/p.gif") is None
+    assert only_own("img", "src", "/w/tickets") is None
+    assert only_own("a", "href", "https://x.example/") == "https://x.example/"

@@ -128,8 +128,9 @@ def files_mail() -> bytes:
     msg["Subject"] = "Files for ABCD1234"
     msg.set_content("The invoice, the page and the drawing.")
     msg.add_alternative('<p>See <img src="cid:gone@example.org" alt="a lost picture"> and '
-                        '<a href="cid:also-gone">this</a>.<script>alert(1)</script></p>',
-                        subtype="html")
+                        '<a href="cid:also-gone">this</a>.<script>alert(1)</script>'
+                        '<img src="https://tracker.example/open.gif" alt="pixel">'
+                        '<img src="/w/tickets" alt="ours"></p>', subtype="html")
     msg.add_attachment(b"%PDF-1.4 invoice", maintype="application", subtype="pdf",
                        filename="invoice.pdf")
     msg.add_attachment(b"<script>alert(document.cookie)</script>", maintype="text",
@@ -155,10 +156,12 @@ def test_files_download_and_only_pictures_are_shown(smtp: SmtpServer, world: Wor
         assert served.headers["content-disposition"].startswith("attachment;")
         assert served.headers["x-content-type-options"] == "nosniff"
         assert "sandbox" in served.headers["content-security-policy"]
-    # a picture the mail does not carry is dropped (its words stay), no cid: link is left
+    # a picture the mail does not carry is dropped (its words stay), no cid: link is left,
+    # and no other picture is fetched: neither a tracking pixel nor one of our own pages
     formatted = page.text[page.text.index("<details><summary"):]
     assert images(formatted) == [] and "cid:" not in page.text
     assert "<script>" not in formatted and '<img alt="a lost picture">' in formatted
+    assert '<img alt="pixel">' in formatted and '<img alt="ours">' in formatted
 
 
 def test_a_hostile_file_name_stays_inside_its_header(runtime: Runtime) -> None:
@@ -213,8 +216,9 @@ def test_a_file_too_large_to_keep_says_so_in_the_viewers_language(runtime: Runti
         [attachment_id] = session.scalars(select(Attachment.id)).all()
     with TestClient(create_app(runtime)) as client:
         page = client.get(f"/t/{token(runtime, 'ticket', number)}").text
-        assert links(page) == {}  # listed, not linked
-        assert "video.mp4 (" in page
+        assert links(page) == {}  # listed, not linked, said in the customer's language
+        too_large = i18n.gettext("%(size)s, too large to keep", locale="pt") % {"size": ""}
+        assert "video.mp4 (" in page and too_large in page and too_large != ", too large to keep"
         answer = client.get(f"/f/{token(runtime, 'attachment', attachment_id)}/video.mp4")
     assert answer.status_code == 410
     assert answer.headers["content-language"] == "pt"
