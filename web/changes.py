@@ -67,6 +67,17 @@ def _sentence(event: Event, locale: str, zone: str, currency: str) -> Text | Non
     return _plain(event, label)
 
 
+def _disputed(restored: str) -> Text:
+    """A dispute brings the request back: one whole sentence per request type."""
+    if restored == "refund":
+        return _("The customer disputed the change; the ticket is an open refund request "
+                 "again.")
+    if restored == "cancellation":
+        return _("The customer disputed the change; the ticket is an open cancellation "
+                 "request again.")
+    return _("The customer disputed the change; the ticket is open again.")
+
+
 def _plain(event: Event, label: Callable[[str, str | None], str]) -> Text | None:
     """The kinds whose sentence needs at most one value."""
     old, new, kind = event.old, event.new, event.kind
@@ -75,9 +86,7 @@ def _plain(event: Event, label: Callable[[str, str | None], str]) -> Text | None
             return _("The escalation was withdrawn.")
         return _("The ticket was escalated to customer service.")
     if kind == "dispute":
-        restored = (new or "").partition("/")[0]
-        return _("The customer disputed the change; the ticket is a %(type)s again and open.",
-                 type=label("type", restored))
+        return _disputed((new or "").partition("/")[0])
     if kind == "customer_email":
         return _("The customer's address changed from %(old)s to %(new)s.", old=old or "—",
                  new=new or "—")

@@ -86,18 +86,19 @@ def refund_amount(order: OrderFacts, kind: RefundKind, value: Decimal | None,
 def _required(value: Decimal | None, kind: RefundKind) -> Decimal:
     """The value a partial refund of `kind` needs, as a number."""
     if value is None:
-        raise UserError(_missing(kind))
+        raise UserError(missing_value(kind))
     try:
         number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise UserError(_not_a_number(kind, repr(value))) from None
+        raise UserError(not_a_number(kind, repr(value))) from None
     if not number.is_finite():
-        raise UserError(_not_a_number(kind, shown(number)))
+        raise UserError(not_a_number(kind, shown(number)))
     return number
 
 
 # whole sentences per kind, so each language names the value with its own article and case
-def _missing(kind: RefundKind) -> Text:
+def missing_value(kind: RefundKind) -> Text:
+    """The refusal of a partial refund of `kind` given no value."""
     if kind is RefundKind.AMOUNT:
         return _("a partial refund by amount needs the amount")
     if kind is RefundKind.PERCENT:
@@ -105,7 +106,8 @@ def _missing(kind: RefundKind) -> Text:
     return _("a partial refund by quantity needs the number of items")
 
 
-def _not_a_number(kind: RefundKind, value: str) -> Text:
+def not_a_number(kind: RefundKind, value: str) -> Text:
+    """The refusal of a partial refund of `kind` whose value is not a number."""
     if kind is RefundKind.AMOUNT:
         return _("%(value)s is not a valid amount", value=value)
     if kind is RefundKind.PERCENT:

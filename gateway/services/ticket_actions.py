@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.orm import Session
 
-from gateway.domain import rules
+from gateway.domain import amounts, rules
 from gateway.domain.errors import UserError
 from gateway.domain.facts import (
     Action,
@@ -17,7 +17,6 @@ from gateway.domain.facts import (
     Status,
     TicketType,
 )
-from gateway.domain.texts import _
 from gateway.services import journal, standing
 from gateway.services.context import Actor, ServiceContext
 from gateway.services.snapshots import order_facts, vendor_facts
@@ -44,22 +43,16 @@ _KIND_OF_ACTION = {
 }
 
 
-# what the value of each partial refund kind is, as a refusal names it
-_VALUE_OF = {RefundKind.AMOUNT: _("the amount"), RefundKind.PERCENT: _("the percentage"),
-             RefundKind.QUANTITY: _("the quantity")}
-
-
-def _decimal(value: str | Decimal | int | None, what: str) -> Decimal:
+def _decimal(value: str | Decimal | int | None, kind: RefundKind) -> Decimal:
+    """The value typed for a partial refund of `kind`, refused in a sentence of that kind."""
     if value is None or str(value).strip() == "":
-        raise UserError(_("%(what)s is missing", what=what), code="invalid_value")
+        raise UserError(amounts.missing_value(kind), code="invalid_value")
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise UserError(_("%(what)s %(value)s is not a number", what=what,
-                          value=repr(value)), code="invalid_value") from None
+        raise UserError(amounts.not_a_number(kind, repr(value)), code="invalid_value") from None
     if not number.is_finite():
-        raise UserError(_("%(what)s %(value)s is not a number", what=what, value=repr(value)),
-                        code="invalid_value")
+        raise UserError(amounts.not_a_number(kind, repr(value)), code="invalid_value")
     return number
 
 
@@ -173,7 +166,7 @@ def _refund_kind(action: Action) -> Handler:
                 value: object) -> None:
         kind = _KIND_OF_ACTION[action]
         amount_value = None if kind is RefundKind.FULL else _decimal(
-            value if isinstance(value, (str, Decimal, int)) else None, _VALUE_OF[kind])
+            value if isinstance(value, (str, Decimal, int)) else None, kind)
         order = ticket.order
         amount = rules.refund_amount(order_facts(order), kind, amount_value,
                                      vendor_facts(order.vendor))

@@ -54,27 +54,32 @@ class VendorSettings:
     contact_hours: str = ""
 
 
-def _one_line(value: str, limit: int, what: Text) -> str | None:
+def _one_line(value: str, limit: int, refusal: Text) -> str | None:
+    """`value` stripped, or None when empty; `refusal` (a whole sentence naming the field)
+    when it is more than one line or longer than `limit`."""
     text = value.strip()
     if any(ord(c) < 32 for c in text) or len(text) > limit:
-        raise UserError(_("%(what)s must be one line of at most %(limit)s characters",
-                          what=what, limit=limit), code="invalid_field")
+        raise UserError(refusal, code="invalid_field")
     return text or None
 
 
 def _contact(form: VendorSettings) -> dict[str, str | None]:
-    phone = _one_line(form.contact_phone, 60, _("the phone number"))
+    phone = _one_line(form.contact_phone, 60, _(
+        "the phone number must be one line of at most %(limit)s characters", limit=60))
     if phone and not _PHONE.match(phone):
         raise UserError(_("write the phone number with digits, spaces, + - ( ) . / and an "
                           "optional extension, e.g. +1 555 0100 ext 12"), code="invalid_field")
-    site = _one_line(form.contact_site, 2000, _("the support site"))
+    site = _one_line(form.contact_site, 2000, _(
+        "the support site must be one line of at most %(limit)s characters", limit=2000))
     if site:
         parts = urlsplit(site)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UserError(_("the support site must be a web address starting with "
                               "https://"), code="invalid_field")
     return {"contact_phone": phone, "contact_site": site,
-            "contact_hours": _one_line(form.contact_hours, 200, _("the support hours"))}
+            "contact_hours": _one_line(form.contact_hours, 200, _(
+                "the support hours must be one line of at most %(limit)s characters",
+                limit=200))}
 
 
 def update_settings(session: Session, ctx: ServiceContext, actor: Actor, nickname: str,

@@ -561,3 +561,16 @@ def test_each_type_has_its_own_sentence_in_every_language(renderer: Renderer,
         assert "une " + i18n.label("type", ticket_type, "fr").lower() in said["fr"]
         assert "uma " + i18n.label("type", ticket_type, "pt").lower() in said["pt"]
         assert i18n.label("type", ticket_type, "de") in said["de"]
+
+
+@pytest.mark.parametrize(("created_by", "german"), [
+    ("customer", "(vom Kunden)"), ("vendor", "(vom Anbieter)"),
+    ("staff", "(vom Kundenservice)"), ("system", "(vom System)")])
+def test_who_opened_the_ticket_is_said_whole(renderer: Renderer, created_by: str,
+                                             german: str) -> None:
+    ctx = make_ctx("reply")
+    ctx["ticket"]["created_by"] = created_by
+    out = renderer.render("reply", "customer", "de", ctx)
+    opened = i18n.format_when(T0, "de", "Europe/Berlin")
+    assert f"Eröffnet: {opened} {german}" in out.text
+    assert f"{opened} {german}" in out.html

@@ -84,3 +84,21 @@ def test_the_refund_shows_its_percentage_and_amount_in_the_viewers_format(
              f"{format_percent(Decimal('0.3'), locale=locale)} "
              f"({i18n.format_money(Decimal('11.75'), 'USD', locale)})")
     assert shown in html
+
+
+def test_a_dispute_and_the_opener_read_as_whole_sentences(
+        runtime: Runtime, client: TestClient) -> None:
+    """The dispute names the request it brings back, and "opened by" the party, each as one
+    sentence of the viewer's language (never a label put into a sentence)."""
+    number = percent_refund(runtime)
+    with runtime.sessions.begin() as session:
+        tickets.act(session, runtime.context(), number, Action.TECHSUPPORT, VENDOR)
+        tickets.act(session, runtime.context(), number, Action.DISPUTE, CUSTOMER)
+    pt = page(runtime, client, number, Role.CUSTOMER)
+    assert ("O consumidor contestou a alteração; o tíquete voltou a ser uma solicitação de "
+            "reembolso aberta.") in pt
+    assert "(pelo consumidor)" in pt
+    de = page(runtime, client, number, Role.VENDOR)
+    assert ("Der Kunde hat der Änderung widersprochen; das Ticket ist wieder ein offener "
+            "Rückerstattungsantrag.") in de
+    assert "(vom Kunden)" in de
