@@ -42,7 +42,9 @@ from inbound.rules.base import MailContext, OrderRef, SentMail, TicketRef, Verdi
 from store.models import Order, OutboxMail, Ticket
 
 # The order is the policy: automated mail first (it never makes tickets), then repeats and
-# floods, then matching from the strongest evidence to the weakest (SPEC 8).
+# floods, then matching from the strongest evidence to the weakest (SPEC 8). A forward comes
+# before the thread its subject or References name: those name the forwarder's thread, but
+# the words are the customer's, so it lands on that thread only as the customer's message.
 RULES: tuple[ModuleType, ...] = (
     own_mail,
     delivery_report,
@@ -53,9 +55,9 @@ RULES: tuple[ModuleType, ...] = (
     duplicate,
     rate_limit,
     reply_token,
+    forwarded,
     references,
     subject_token,
-    forwarded,
     legacy_request,
     support_request,
     unmatched,
@@ -73,6 +75,8 @@ _RESULT = re.compile(r"^\s*(dmarc|dkim)\s*=\s*([A-Za-z]+)", re.IGNORECASE)
 _PROPERTY = re.compile(r"([A-Za-z][\w.-]*)\s*=\s*([^\s;]+)")
 MAX_RECEIPT_CANDIDATES = 40
 RECEIPT_SCAN_CHARS = 20_000
+# a forwarded customer's orders looked through for one the forwarder sells (or staff sees)
+FORWARD_ORDERS = 20
 
 
 def decide(mail: ParsedMail, ctx: MailContext) -> tuple[str, Verdict]:
@@ -231,11 +235,13 @@ def _named_orders(session: Session, mail: ParsedMail) -> tuple[OrderRef, ...]:
     return _order_refs(session, sorted(rows, key=lambda o: rank.get(o.receipt, 0)))
 
 
-def _sender_orders(session: Session, sender: str) -> tuple[OrderRef, ...]:
+def _sender_orders(session: Session, sender: str, *, limit: int = 2
+                   ) -> tuple[OrderRef, ...]:
+    """The first `limit` orders bought from `sender` (two tell whether there is only one)."""
     if not sender:
         return ()
     rows = session.execute(
-        select(Order).where(Order.customer_email == sender).order_by(Order.id).limit(2)
+        select(Order).where(Order.customer_email == sender).order_by(Order.id).limit(limit)
     ).unique().scalars().all()
     return _order_refs(session, rows)
 
@@ -265,16 +271,15 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         if found and reference_ticket is None:
             subject_number = int(found.group(1))
             subject_ticket = _ticket_ref(session, subject_number)
-    named: tuple[OrderRef, ...] = ()
+    named: tuple[OrderRef, ...] | None = None  # None: not looked for
     own: tuple[OrderRef, ...] = ()
     if kind in ("refunds", "cancel") or (kind == "support" and reference_ticket is None
                                          and subject_number is None):
         named = _named_orders(session, mail)
         own = () if named else _sender_orders(session, sender)
+    forward, forward_orders = _forward(session, mail, kind, named)
     # counting first locks the sender's row (PostgreSQL): the same mail delivered twice at
     # once is then checked for a duplicate one delivery after the other
-    forward, forward_orders = _forward(session, mail, kind, named, reference_ticket,
-                                       subject_number)
     rate_limited = inbox.count_mail(session, sender or (envelope_from or ""), now, rate[0],
                                     timedelta(seconds=rate[1]))
     duplicate_of = inbox.find_duplicate(session, message_id=mail.message_id, sender=sender,
@@ -285,7 +290,7 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         verified=is_verified(mail.auth_results, settings.trusted_authserv_id, sender),
         token_party=token_party, token_ticket=token_ticket, reference_ticket=reference_ticket,
         subject_number=subject_number, subject_ticket=subject_ticket,
-        named_orders=named, sender_orders=own,
+        named_orders=named or (), sender_orders=own,
         duplicate_of=duplicate_of, rate_limited=rate_limited,
         hard_bounce=mail.is_delivery_report and _HARD_STATUS.search(raw) is not None,
         return_path=_return_path(session, runtime.tokens, kind, token),
@@ -294,14 +299,18 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
     )
 
 
-def _forward(session: Session, mail: ParsedMail, kind: str, named: tuple[OrderRef, ...],
-             reference: TicketRef | None, subject_number: int | None
-             ) -> tuple[Forward | None, tuple[OrderRef, ...]]:
-    """A mail forwarded to support@ outside any thread, and the orders it may be about: the
-    receipts it names, else those bought from the address that first wrote it."""
-    if kind != "support" or reference is not None or subject_number is not None:
+def _forward(session: Session, mail: ParsedMail, kind: str,
+             named: tuple[OrderRef, ...] | None) -> tuple[Forward | None, tuple[OrderRef, ...]]:
+    """A mail forwarded to support@, and the orders it may be about: the receipts it names
+    (`named`, None when not looked for yet), else those bought from the address that first
+    wrote it. Also inside a thread: the subject or References may name the forwarder's
+    ticket, and the customer's own order must still be found when that ticket is not theirs."""
+    if kind != "support":
         return None, ()
     forward = find_forward(mail)
     if forward is None:
         return None, ()
-    return forward, named or _sender_orders(session, forward.original_from)
+    if named is None:
+        named = _named_orders(session, mail)
+    return forward, named or _sender_orders(session, forward.original_from,
+                                            limit=FORWARD_ORDERS)

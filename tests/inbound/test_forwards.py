@@ -5,34 +5,53 @@ real SMTP listener."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from gateway.domain.facts import TicketType
+from gateway.domain.facts import Role, TicketType
+from gateway.services import orders, vendors
+from gateway.services.context import Actor
 from inbound.forwards import find_inline
-from store.models import Message, Ticket
+from store.models import Message, OutboxMail, Ticket
 from tests.inbound.conftest import (
     CUSTOMER,
     DOMAIN,
     RECEIPT,
     STRANGER,
+    SUB_RECEIPT,
     VENDOR_CS,
     SmtpServer,
     World,
     send,
 )
+from ticketgw.testing.runtime import START
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLES = sorted(p.name for p in DATA.glob("forward_*.eml"))
+GLOBEX = "help@globex.example"
 OPENING = ("Hello, the download link", "Bonjour, le lien", "Hallo, der Download-Link",
            "Olá, o link")
 
 
-def _sample(name: str, sender: str = VENDOR_CS) -> bytes:
+def forward_sample(name: str, sender: str = VENDOR_CS, *, ticket: int | None = None,
+                   headers: dict[str, str] | None = None) -> bytes:
+    """The sample `name` as `sender` forwards it; `ticket` puts `[Ticket #N]` in its subject
+    (as when the forwarded mail answered a ticket mail), `headers` go on top."""
     raw = (DATA / name).read_bytes()
-    return raw.replace(b"Acme Help <help@acme.example>\n", f"<{sender}>\n".encode(), 1)
+    raw = raw.replace(b"Acme Help <help@acme.example>\n", f"<{sender}>\n".encode(), 1)
+    if ticket is not None:  # the first Subject: line is the forward's own
+        raw = re.sub(rb"(?m)^(Subject: .*)$", rb"\1 [Ticket #%d]" % ticket, raw, count=1)
+    top = "".join(f"{key}: {value}\n" for key, value in (headers or {}).items())
+    return top.encode() + raw
+
+
+def forward(smtp: SmtpServer, raw: bytes, sender: str = VENDOR_CS) -> tuple[int, bytes]:
+    """Send `raw` to support@ over SMTP from `sender`; the answer at end of DATA."""
+    return send(smtp, raw, rcpt=f"support@{DOMAIN}", mail_from=sender)
 
 
 def _tickets(world: World) -> list[tuple[int, str, str, str]]:
@@ -54,7 +73,7 @@ def test_every_sample_is_a_forward_of_the_customers_mail() -> None:
 @pytest.mark.parametrize("name", SAMPLES)
 def test_a_vendors_forward_is_filed_under_the_customer(smtp: SmtpServer, world: World,
                                                        name: str) -> None:
-    code, answer = send(smtp, _sample(name), rcpt=f"support@{DOMAIN}", mail_from=VENDOR_CS)
+    code, answer = forward(smtp, forward_sample(name))
     assert code == 250, answer
     [(number, kind, status, receipt)] = _tickets(world)
     assert (kind, status, receipt) == ("tech_support", "open", RECEIPT)  # #refund did nothing
@@ -66,8 +85,7 @@ def test_a_vendors_forward_is_filed_under_the_customer(smtp: SmtpServer, world: 
 
 def test_a_forward_threads_to_the_customers_open_ticket(smtp: SmtpServer, world: World) -> None:
     number = world.open(TicketType.TECH_SUPPORT)
-    code, _ = send(smtp, _sample("forward_gmail_fr.eml"), rcpt=f"support@{DOMAIN}",
-                   mail_from=VENDOR_CS)
+    code, _ = forward(smtp, forward_sample("forward_gmail_fr.eml"))
     assert code == 250
     assert [t[0] for t in _tickets(world)] == [number]
     assert _messages(world)[-1][:3] == ("customer", CUSTOMER, VENDOR_CS)
@@ -75,24 +93,21 @@ def test_a_forward_threads_to_the_customers_open_ticket(smtp: SmtpServer, world:
 
 def test_staff_may_forward(smtp: SmtpServer, world: World) -> None:
     staff = world.runtime.settings.staff_email
-    code, _ = send(smtp, _sample("forward_outlook_de.eml", staff), rcpt=f"support@{DOMAIN}",
-                   mail_from=staff)
+    code, _ = forward(smtp, forward_sample("forward_outlook_de.eml", staff), staff)
     assert code == 250
     assert _messages(world)[0][:3] == ("customer", CUSTOMER, staff)
 
 
 def test_a_strangers_forward_is_refused_and_changes_nothing(smtp: SmtpServer,
                                                             world: World) -> None:
-    code, _ = send(smtp, _sample("forward_apple_en.eml", STRANGER), rcpt=f"support@{DOMAIN}",
-                   mail_from=STRANGER)
+    code, _ = forward(smtp, forward_sample("forward_apple_en.eml", STRANGER), STRANGER)
     assert code == 550
     assert _tickets(world) == [] and _messages(world) == []
 
 
 def test_the_customers_own_forward_is_their_mail_not_marked(smtp: SmtpServer,
                                                            world: World) -> None:
-    code, _ = send(smtp, _sample("forward_gmail_en.eml", CUSTOMER), rcpt=f"support@{DOMAIN}",
-                   mail_from=CUSTOMER)
+    code, _ = forward(smtp, forward_sample("forward_gmail_en.eml", CUSTOMER), CUSTOMER)
     assert code == 250
     assert _messages(world)[0][:3] == ("customer", CUSTOMER, None)
 
@@ -114,3 +129,126 @@ def test_a_reply_quoting_outlook_history_is_no_forward() -> None:
             "Sent: Monday\nSubject: Re: help\n\nold text")
     assert find_inline(text, "RE: help") is None
     assert find_inline(text, "FW: help") is not None
+
+
+# --- a forward that names a ticket: `[Ticket #N]` in its subject, or References -------------
+
+
+def _on(world: World, number: int) -> list[tuple[str, str | None, str | None]]:
+    """(role, author, forwarded by) of each message on ticket `number`."""
+    with world.runtime.sessions() as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).one()
+        return [(m.author_role, m.author_email, m.forwarded_by) for m in ticket.messages]
+
+
+def _second_shop(world: World) -> str:
+    """Another vendor, Globex, who also sold Ann something; its receipt."""
+    ctx = world.runtime.context()
+    with world.runtime.sessions.begin() as session:
+        vendors.add_vendor(session, ctx, Actor(Role.STAFF, source="cli"), "globex",
+                           GLOBEX, timezone="Europe/Paris")
+        orders.upsert_order(session, ctx, orders.parse_line({
+            "receipt": "GLOB0001", "vendor": "globex", "sku": "g-1", "title": "Course",
+            "kind": "digital", "customer_email": CUSTOMER, "customer_name": "Ann",
+            "quantity": 1, "amount": "20.00", "currency": "EUR",
+            "purchased_at": (START - timedelta(days=1)).isoformat(), "locale": "en"}))
+    return "GLOB0001"
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_a_forward_naming_the_customers_ticket_lands_there_as_theirs(
+        smtp: SmtpServer, world: World, name: str) -> None:
+    # a refund, so the named ticket is told apart from the order's open tech-support ticket
+    number = world.open(TicketType.REFUND)
+    before = world.ticket(number)
+    raw = forward_sample(name, ticket=number)
+    assert forward(smtp, raw)[0] == 250
+    assert forward(smtp, raw)[0] == 250  # the same mail again: taken once
+    assert _tickets(world) == [(number, "refund", "open", RECEIPT)]
+    assert _on(world, number) == [("customer", CUSTOMER, None),
+                                  ("customer", CUSTOMER, VENDOR_CS)]
+    text = _messages(world)[-1][3]
+    assert text.startswith(OPENING) and "#refund" in text
+    after = world.ticket(number)
+    assert (after["process_at"], after["refund_kind"]) == (before["process_at"],
+                                                          before["refund_kind"])
+
+
+def test_staff_forward_naming_the_customers_ticket_lands_there(smtp: SmtpServer,
+                                                               world: World) -> None:
+    staff = world.runtime.settings.staff_email
+    number = world.open(TicketType.REFUND)
+    assert forward(smtp, forward_sample("forward_gmail_de.eml", staff, ticket=number),
+                   staff)[0] == 250
+    assert _on(world, number)[-1] == ("customer", CUSTOMER, staff)
+
+
+def test_a_forward_whose_references_name_the_customers_ticket_lands_there(
+        smtp: SmtpServer, world: World) -> None:
+    # Gmail and Thunderbird keep the forwarded mail's References: here, our ticket mail
+    number = world.open(TicketType.REFUND)
+    with world.runtime.sessions() as session:
+        ours = session.scalars(select(OutboxMail.message_id).join(Ticket)
+                               .where(Ticket.number == number)).first()
+    assert ours
+    raw = forward_sample("forward_gmail_en.eml", headers={"References": ours})
+    assert forward(smtp, raw)[0] == 250
+    assert _on(world, number)[-1] == ("customer", CUSTOMER, VENDOR_CS)
+    assert len(_tickets(world)) == 1
+
+
+@pytest.mark.parametrize("name", ["forward_outlook_fr.eml", "forward_gmail_pt.eml"])
+def test_a_forward_naming_another_customers_ticket_goes_to_its_own_customer(
+        smtp: SmtpServer, world: World, name: str) -> None:
+    bobs = world.open(TicketType.TECH_SUPPORT, receipt=SUB_RECEIPT)  # same vendor, Bob's
+    assert forward(smtp, forward_sample(name, ticket=bobs))[0] == 250
+    assert _on(world, bobs) == [("customer", "bob@example.org", None)]
+    [_, (number, kind, _, receipt)] = _tickets(world)
+    assert (kind, receipt) == ("tech_support", RECEIPT)
+    assert _on(world, number) == [("customer", CUSTOMER, VENDOR_CS)]
+
+
+def test_a_forward_naming_an_unknown_ticket_goes_to_the_customers_order(
+        smtp: SmtpServer, world: World) -> None:
+    assert forward(smtp, forward_sample("forward_outlook_en.eml", ticket=9999))[0] == 250
+    [(number, _, _, receipt)] = _tickets(world)
+    assert receipt == RECEIPT and _on(world, number) == [("customer", CUSTOMER, VENDOR_CS)]
+
+
+def test_a_ticket_the_forwarder_cannot_see_is_passed_over_for_its_own_order(
+        smtp: SmtpServer, world: World) -> None:
+    # Ann's ticket with Acme named in a mail Globex forwards: Globex gets no word on it, and
+    # Ann's mail lands on her order with Globex
+    globex_receipt = _second_shop(world)
+    acme = world.open(TicketType.REFUND)
+    assert forward(smtp, forward_sample("forward_gmail_fr.eml", GLOBEX, ticket=acme),
+                   GLOBEX)[0] == 250
+    assert _on(world, acme) == [("customer", CUSTOMER, None)]
+    [_, (number, kind, _, receipt)] = _tickets(world)
+    assert (kind, receipt) == ("tech_support", globex_receipt)
+    assert _on(world, number) == [("customer", CUSTOMER, GLOBEX)]
+
+
+def test_a_strangers_forward_naming_a_ticket_is_refused(smtp: SmtpServer,
+                                                        world: World) -> None:
+    number = world.open(TicketType.REFUND)
+    code, answer = forward(smtp, forward_sample("forward_outlook_de.eml", STRANGER,
+                                                ticket=number), STRANGER)
+    assert code == 550 and b"5.7.1" in answer
+    assert _on(world, number) == [("customer", CUSTOMER, None)]
+    assert len(_tickets(world)) == 1
+
+
+@pytest.mark.parametrize("names_ticket", [True, False])
+def test_a_vendor_forwarding_our_own_mail_writes_as_itself(smtp: SmtpServer, world: World,
+                                                           names_ticket: bool) -> None:
+    # no customer wrote a ticket (or sale) mail of ours: what the vendor sends is its own
+    # comment, never a customer's message from our address
+    number = world.open(TicketType.REFUND)
+    raw = forward_sample("forward_gmail_en.eml", ticket=number if names_ticket else None)
+    raw = raw.replace(b"Ann Buyer <ann@example.org>",
+                      f"Acme via ticketgw <support@{DOMAIN}>".encode()).replace(
+        b"Hello, the download", f"Order {RECEIPT}. Hello, the download".encode())
+    assert forward(smtp, raw)[0] == 250
+    authors = {m[:3] for m in _messages(world)}
+    assert authors == {("customer", CUSTOMER, None), ("vendor", VENDOR_CS, None)}
