@@ -27,7 +27,16 @@ from inbound.imap_client import (
     parse_imap_url,
 )
 from store.models import ImapAttempt, ImapState, InboundMail, Message, OutboxMail, Ticket
-from tests.inbound.conftest import CUSTOMER, DOMAIN, RECEIPT, STRANGER, World, make_mail
+from tests.inbound.conftest import (
+    CUSTOMER,
+    DOMAIN,
+    RECEIPT,
+    STRANGER,
+    VENDOR_CS,
+    World,
+    make_mail,
+)
+from tests.inbound.test_forwards import forward_sample
 from tests.support.dovecot import DovecotServer
 from tests.support.services import wait_until
 
@@ -446,3 +455,36 @@ def test_a_rate_limited_mail_waits_in_the_mailbox_without_counting_as_a_failure(
     assert poll_once(rt, client, max_tries=1).processed == 1
     assert bodies(mailbox, PROCESSED) == [first, second]
     assert notices(rt) == []
+
+
+# --- forwarded mail ----------------------------------------------------------------------
+
+
+def test_forwards_are_filed_under_the_customer_and_taken_once(
+        rt: Runtime, mailbox: DovecotServer, client: IMAPClient) -> None:
+    # Outlook inline, Gmail inline and forward-as-attachment, one of them delivered twice
+    raws = [crlf(forward_sample(name)) for name in (
+        "forward_outlook_en.eml", "forward_gmail_fr.eml", "forward_attached_en.eml")]
+    for raw in (*raws, raws[0]):
+        mailbox.append(raw)
+    assert poll_once(rt, client).counts == {"processed": 4, "rejected": 0, "failed": 0,
+                                            "retrying": 0}
+    assert bodies(mailbox, PROCESSED) == [*raws, raws[0]] and bodies(mailbox, "INBOX") == []
+    with rt.sessions() as session:
+        [ticket] = session.execute(select(Ticket)).unique().scalars().all()
+        assert (ticket.type, ticket.order.receipt) == ("tech_support", RECEIPT)
+        filed = [(m.author_role, m.author_email, m.forwarded_by) for m in ticket.messages]
+        opening = [m.text.split(",")[0] for m in ticket.messages]
+    assert filed == [("customer", CUSTOMER, VENDOR_CS)] * 3
+    assert opening == ["Hello", "Bonjour", "Hello"]
+    assert poll_once(rt, client).processed == 0
+
+
+def test_a_strangers_forward_is_set_aside_with_one_explanation(
+        rt: Runtime, mailbox: DovecotServer, client: IMAPClient) -> None:
+    raw = crlf(forward_sample("forward_gmail_de.eml", STRANGER))
+    mailbox.append(raw)
+    assert poll_once(rt, client).rejected == 1
+    assert bodies(mailbox, REJECTED) == [raw]
+    assert count(rt, Ticket) == 0 and count(rt, Message) == 0
+    assert notices(rt) == [(STRANGER, "request_not_processed", "customer", None)]
