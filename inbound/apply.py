@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from gateway.services.runtime import Runtime
 from gateway.services.ticket_rows import TicketRow
 from inbound.commands import describe_unknown, parse_commands
 from inbound.forwards import Forward
+from inbound.mime import ParsedAttachment
 from inbound.parse import ParsedMail
 from inbound.replies import extract_reply
 from inbound.rules.base import Kind, MailContext, Verdict
@@ -126,7 +128,7 @@ def _forwarded(session: Session, sctx: ServiceContext, mail: ParsedMail, forward
                   verified=False)
     text = extract_reply(forward.text).strip() or forward.original_subject.strip() or (
         "(attachments only)" if mail.attachments else "(no text)")
-    origin = replace(mail_origin(mail, inbound_id),
+    origin = replace(mail_origin(mail, inbound_id, more=forward.attachments),
                      subject=forward.original_subject or mail.subject)
     if verdict.kind is Kind.THREAD:
         assert verdict.ticket_number is not None
@@ -203,13 +205,15 @@ def new_text(mail: ParsedMail) -> str:
     return mail.new_text if mail.new_text is not None else extract_reply(mail.text)
 
 
-def mail_origin(mail: ParsedMail, inbound_id: int) -> MailOrigin:
+def mail_origin(mail: ParsedMail, inbound_id: int, *,
+                more: Iterable[ParsedAttachment] = ()) -> MailOrigin:
     """Where the message the mail makes comes from: its Message-ID, its whole text, its
     inbound row and its attachments (oversized ones listed by name and size, without their
-    data), each under a generated name."""
+    data), each under a generated name; `more` are attachments found inside it (those of
+    a forwarded message/rfc822 part)."""
     attachments = tuple(
         StoredAttachment(part.filename[:255] or "attachment", part.content_type[:255],
                          part.size, part.data, secrets.token_hex(16), part.content_id)
-        for part in mail.attachments)
+        for part in (*mail.attachments, *more))
     return MailOrigin(mail.message_id, mail.text, inbound_id, attachments, mail.subject,
                       mail.html)

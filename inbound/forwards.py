@@ -9,9 +9,11 @@ block under a forwarding subject) and a mail attached whole (message/rfc822).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parseaddr
 
+from inbound.decode import safe
+from inbound.mime import ParsedAttachment
 from inbound.parse import ParsedMail, parse_mail
 
 # Gmail's and Apple Mail's separators: they say "forwarded" themselves, whatever the subject
@@ -54,6 +56,9 @@ class Forward:
     text: str  # what that person wrote (their words, without the forwarder's note)
     note: str  # what the forwarder wrote above it, if anything
     attached: bool = False  # forwarded as an attached message, not inline
+    # the attached message's own attachments (the customer's screenshots): inside the
+    # message/rfc822 part, so not among the forward's
+    attachments: tuple[ParsedAttachment, ...] = ()
 
 
 def find_forward(mail: ParsedMail) -> Forward | None:
@@ -85,15 +90,23 @@ def find_inline(text: str, subject: str) -> Forward | None:
 
 def find_attached(mail: ParsedMail) -> Forward | None:
     """The first attached message whose sender can be read (Outlook's and Thunderbird's
-    "forward as attachment"); the forwarder's text is the note."""
+    "forward as attachment"); the forwarder's text is the note. Its text is made safe to
+    store here, as intake does for the mail around it (raw 8-bit headers decode to lone
+    surrogates no database driver takes)."""
     for part in mail.attachments:
         if part.content_type not in _RFC822 or not part.data:
             continue
         inner = parse_mail(part.data)
         if "@" not in inner.from_addr:
             continue
-        return Forward(inner.from_addr.lower(), inner.from_name, inner.subject,
-                       inner.text.strip(), mail.text.strip(), attached=True)
+        return Forward(safe(inner.from_addr).lower(), safe(inner.from_name),
+                       safe(inner.subject), safe(inner.text).strip(), mail.text.strip(),
+                       attached=True, attachments=tuple(
+                           # no Content-ID: the page shows the forward's HTML, whose cid:
+                           # names are not the attached message's
+                           replace(a, filename=safe(a.filename),
+                                   content_type=safe(a.content_type), content_id=None)
+                           for a in inner.attachments))
     return None
 
 

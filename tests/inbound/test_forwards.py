@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from ticketgw.testing.runtime import START
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLES = sorted(p.name for p in DATA.glob("forward_*.eml"))
 GLOBEX = "help@globex.example"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 OPENING = ("Hello, the download link", "Bonjour, le lien", "Hallo, der Download-Link",
            "Olá, o link")
 
@@ -252,3 +254,27 @@ def test_a_vendor_forwarding_our_own_mail_writes_as_itself(smtp: SmtpServer, wor
     assert forward(smtp, raw)[0] == 250
     authors = {m[:3] for m in _messages(world)}
     assert authors == {("customer", CUSTOMER, None), ("vendor", VENDOR_CS, None)}
+
+
+def test_an_attached_forward_keeps_the_customers_own_attachments(smtp: SmtpServer,
+                                                                 world: World) -> None:
+    # Outlook's "forward as attachment": the customer's screenshot is inside the attached mail
+    inner = EmailMessage()
+    inner["From"] = "Ann Buyer <ann@example.org>"
+    inner["To"] = VENDOR_CS
+    inner["Subject"] = "Download broken"
+    inner.set_content("Hello, the download link fails, see the screenshot.")
+    inner.add_attachment(PNG, maintype="image", subtype="png", filename="screenshot.png")
+    outer = EmailMessage()
+    outer["From"] = VENDOR_CS
+    outer["To"] = f"support@{DOMAIN}"
+    outer["Subject"] = "FW: Download broken"
+    outer.set_content("Forwarding this one.")
+    outer.add_attachment(inner)
+    assert forward(smtp, outer.as_bytes())[0] == 250
+    with world.runtime.sessions() as session:
+        [message] = session.scalars(select(Message)).all()
+        kept = {(a.filename, a.content_type, a.data) for a in message.attachments}
+    assert (message.author_email, message.forwarded_by) == (CUSTOMER, VENDOR_CS)
+    assert ("screenshot.png", "image/png", PNG) in kept
+    assert any(kind == "message/rfc822" for _, kind, _ in kept)  # the original, whole
