@@ -5,6 +5,7 @@ real SMTP listener."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 from email.message import EmailMessage
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.domain.facts import Role, TicketType
-from gateway.services import orders, vendors
+from gateway.domain.facts import Action, Role, TicketType
+from gateway.services import orders, tickets, vendors
 from gateway.services.context import Actor
 from inbound.forwards import find_inline
 from store.models import Message, OutboxMail, Ticket
@@ -278,3 +279,32 @@ def test_an_attached_forward_keeps_the_customers_own_attachments(smtp: SmtpServe
     assert (message.author_email, message.forwarded_by) == (CUSTOMER, VENDOR_CS)
     assert ("screenshot.png", "image/png", PNG) in kept
     assert any(kind == "message/rfc822" for _, kind, _ in kept)  # the original, whole
+
+
+def test_a_verified_forwarder_still_makes_nothing_in_the_forward_act(
+        smtp: SmtpServer, world: World) -> None:
+    # DMARC vouches for the vendor's address, not for who wrote the forwarded words: the
+    # customer's #refund and the vendor's own #close above the forward are text
+    world.runtime.settings = dataclasses.replace(world.runtime.settings,
+                                                 trusted_authserv_id="mx.tickets.localhost")
+    number = world.open(TicketType.TECH_SUPPORT)
+    raw = forward_sample("forward_outlook_en.eml", ticket=number, headers={
+        "Authentication-Results": "mx.tickets.localhost; dmarc=pass header.from=acme.example"})
+    raw = raw.replace(b"Forwarding this one", b"#close\nForwarding this one")
+    assert forward(smtp, raw)[0] == 250
+    assert _tickets(world) == [(number, "tech_support", "open", RECEIPT)]
+    assert _on(world, number)[-1] == ("customer", CUSTOMER, VENDOR_CS)
+
+
+def test_a_forward_naming_the_customers_closed_ticket_follows_it_up(
+        smtp: SmtpServer, world: World) -> None:
+    # as the customer's own reply would (SPEC 11.9): a follow-up ticket, the closed one kept
+    number = world.open(TicketType.TECH_SUPPORT)
+    with world.runtime.sessions.begin() as session:
+        tickets.act(session, world.runtime.context(), number, Action.CLOSE,
+                    Actor(Role.CUSTOMER, source="cli"))
+    assert forward(smtp, forward_sample("forward_gmail_pt.eml", ticket=number))[0] == 250
+    [closed, (follow_up, kind, status, receipt)] = _tickets(world)
+    assert closed == (number, "tech_support", "closed", RECEIPT)
+    assert (kind, status, receipt) == ("tech_support", "open", RECEIPT)
+    assert _on(world, follow_up) == [("customer", CUSTOMER, VENDOR_CS)]
