@@ -30,6 +30,12 @@ REFUSED_BY_SUBJECT = N_(
     "mail need the reply address of a ticket mail. Reply to the latest mail about ticket "
     "#%(n)s (or use the link in it) to act on the ticket."
 )
+# The notice to a vendor or staff member whose forward carried commands of their own
+FORWARD_COMMANDS_REFUSED = N_(
+    "Your forward was added to ticket #%(n)s as the customer's message, but the commands in it "
+    "were not carried out: a forwarded mail never acts on a ticket. Reply to the latest mail "
+    "about ticket #%(n)s (or use the link in it) to act on the ticket."
+)
 NO_CONVERSION = ("this order has an open tech-support ticket; to turn it into a refund, reply to "
                  "the latest mail about that ticket with #refund, or use the link in it")
 
@@ -144,8 +150,24 @@ def _forwarded(session: Session, sctx: ServiceContext, mail: ParsedMail, forward
         except UserError as exc:
             raise Reject(exc.message, smtp_code="550 5.7.0", code=exc.code) from None
     inbox.mark_forwarded(session, inbound_id, verdict.forwarded_by or "")
-    return Result(inbox.APPLIED, verdict.decision, f"{verdict.reason}; on #{landed.number}",
-                  f"250 2.0.0 filed under the customer on #{landed.number}", landed)
+    refused = _refuse_forwarders_commands(session, sctx, forward, verdict, landed.number)
+    return Result(inbox.APPLIED, verdict.decision, f"{verdict.reason}; on #{landed.number}"
+                  + ("; the forwarder's commands refused" if refused else ""),
+                  f"250 2.0.0 filed under the customer on #{landed.number}"
+                  + ("; commands refused (a notice was sent)" if refused else ""), landed)
+
+
+def _refuse_forwarders_commands(session: Session, sctx: ServiceContext, forward: Forward,
+                                verdict: Verdict, number: int) -> bool:
+    """Tell the forwarder, once, that `#` lines on top of its own note did nothing (SPEC 8:
+    forbidden commands are answered with a notice); True when there were any."""
+    found = parse_commands(forward.note)
+    if not (found.commands or found.unknown or found.template) or verdict.forwarder is None:
+        return False
+    forwarder = Actor(verdict.forwarder, email=verdict.forwarded_by, source="email")
+    by_mail.send_notice(session, sctx, number, forwarder, "command_refused",
+                        _(FORWARD_COMMANDS_REFUSED, n=number))
+    return True
 
 
 def _row(ctx: MailContext, number: int) -> TicketRow | None:

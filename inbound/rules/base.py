@@ -112,6 +112,7 @@ class Verdict:
     bounced: tuple[str, ...] = field(default_factory=tuple)
     # a forward filed under its original sender: the vendor or staff address that forwarded it
     forwarded_by: str | None = None
+    forwarder: Role | None = None  # and the party that address is (told of refused commands)
 
     @property
     def terminal(self) -> bool:

@@ -51,12 +51,13 @@ def check(mail: ParsedMail, ctx: MailContext) -> Verdict:
         return CONTINUE  # the customer's own forward, or a vendor's own mail: not a forward
     by = _by(ctx, forwarder, forward)
     if order.open_tech_support is not None:
-        return _thread(ctx, order.open_tech_support, f"{by}: threaded to "
+        return _thread(ctx, forwarder, order.open_tech_support, f"{by}: threaded to "
                        f"#{order.open_tech_support}, the open tech-support ticket of "
                        f"{order.receipt}")
     return Verdict(Kind.OPEN, "opened_forwarded", f"{by}: tech-support request for "
                    f"{order.receipt}", role=Role.CUSTOMER, via="forward",
-                   ticket_type="tech_support", receipt=order.receipt, forwarded_by=ctx.sender)
+                   ticket_type="tech_support", receipt=order.receipt, forwarded_by=ctx.sender,
+                   forwarder=forwarder)
 
 
 def _on_named_ticket(forward: Forward, ctx: MailContext) -> Verdict | None:
@@ -71,7 +72,7 @@ def _on_named_ticket(forward: Forward, ctx: MailContext) -> Verdict | None:
     if forwarder not in _FORWARDERS:
         return None
     named_by = "References" if ctx.reference_ticket is not None else "the subject"
-    return _thread(ctx, ticket.number, f"{_by(ctx, forwarder, forward)}: threaded to "
+    return _thread(ctx, forwarder, ticket.number, f"{_by(ctx, forwarder, forward)}: threaded to "
                    f"#{ticket.number}, named by {named_by}")
 
 
@@ -84,6 +85,6 @@ def _by(ctx: MailContext, forwarder: Role | None, forward: Forward) -> str:
     return f"forwarded by {ctx.sender} ({forwarder}) from {forward.original_from}"
 
 
-def _thread(ctx: MailContext, number: int, reason: str) -> Verdict:
+def _thread(ctx: MailContext, forwarder: Role, number: int, reason: str) -> Verdict:
     return Verdict(Kind.THREAD, "forwarded", reason, ticket_number=number, role=Role.CUSTOMER,
-                   via="forward", forwarded_by=ctx.sender)
+                   via="forward", forwarded_by=ctx.sender, forwarder=forwarder)

@@ -12,13 +12,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import orders, tickets, vendors
 from gateway.services.context import Actor
 from inbound.forwards import find_inline
-from store.models import Message, OutboxMail, Ticket
+from store.models import Message, OutboxMail, Ticket, Vendor
+from tests.gateway.test_notice_language import notice_text
 from tests.inbound.conftest import (
     CUSTOMER,
     DOMAIN,
@@ -144,6 +145,14 @@ def _on(world: World, number: int) -> list[tuple[str, str | None, str | None]]:
         return [(m.author_role, m.author_email, m.forwarded_by) for m in ticket.messages]
 
 
+def _notices(world: World) -> list[tuple[str, str, str | None]]:
+    """(recipient, party, kind) of every notice mailed."""
+    with world.runtime.sessions() as session:
+        rows = session.scalars(select(OutboxMail).where(OutboxMail.event == "notice")
+                               .order_by(OutboxMail.id))
+        return [(r.recipient, r.party, r.notice_kind) for r in rows]
+
+
 def _second_shop(world: World) -> str:
     """Another vendor, Globex, who also sold Ann something; its receipt."""
     ctx = world.runtime.context()
@@ -172,6 +181,7 @@ def test_a_forward_naming_the_customers_ticket_lands_there_as_theirs(
                                   ("customer", CUSTOMER, VENDOR_CS)]
     text = _messages(world)[-1][3]
     assert text.startswith(OPENING) and "#refund" in text
+    assert _notices(world) == []  # the customer's #refund is their words, not a command
     after = world.ticket(number)
     assert (after["process_at"], after["refund_kind"]) == (before["process_at"],
                                                           before["refund_kind"])
@@ -287,13 +297,22 @@ def test_a_verified_forwarder_still_makes_nothing_in_the_forward_act(
     # customer's #refund and the vendor's own #close above the forward are text
     world.runtime.settings = dataclasses.replace(world.runtime.settings,
                                                  trusted_authserv_id="mx.tickets.localhost")
+    with world.runtime.sessions.begin() as session:
+        session.execute(update(Vendor).values(locale="de"))
     number = world.open(TicketType.TECH_SUPPORT)
     raw = forward_sample("forward_outlook_en.eml", ticket=number, headers={
         "Authentication-Results": "mx.tickets.localhost; dmarc=pass header.from=acme.example"})
     raw = raw.replace(b"Forwarding this one", b"#close\nForwarding this one")
-    assert forward(smtp, raw)[0] == 250
+    code, answer = forward(smtp, raw)
+    assert code == 250 and b"commands refused" in answer
     assert _tickets(world) == [(number, "tech_support", "open", RECEIPT)]
     assert _on(world, number)[-1] == ("customer", CUSTOMER, VENDOR_CS)
+    # the forwarder is told its #close did nothing, in its language; the customer hears of
+    # no command
+    assert _notices(world) == [(VENDOR_CS, "vendor", "command_refused")]
+    assert (f"Ihre weitergeleitete E-Mail wurde dem Ticket #{number} als Nachricht des Kunden "
+            "hinzugefügt, aber ihre Befehle wurden nicht ausgeführt") in notice_text(
+                world.runtime, VENDOR_CS)[0]
 
 
 def test_a_forward_naming_the_customers_closed_ticket_follows_it_up(
