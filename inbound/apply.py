@@ -138,7 +138,8 @@ def _forwarded(session: Session, sctx: ServiceContext, mail: ParsedMail, forward
                      subject=forward.original_subject or mail.subject)
     if verdict.kind is Kind.THREAD:
         assert verdict.ticket_number is not None
-        landed = by_mail.reply(session, sctx, verdict.ticket_number, None, actor, text, origin)
+        landed = by_mail.reply(session, sctx, verdict.ticket_number, None, actor, text, origin,
+                               sender=_forwarder(verdict))
         if isinstance(landed, Refused):
             return _refused(verdict.ticket_number, verdict, landed)
     else:
@@ -162,12 +163,19 @@ def _refuse_forwarders_commands(session: Session, sctx: ServiceContext, forward:
     """Tell the forwarder, once, that `#` lines on top of its own note did nothing (SPEC 8:
     forbidden commands are answered with a notice); True when there were any."""
     found = parse_commands(forward.note)
-    if not (found.commands or found.unknown or found.template) or verdict.forwarder is None:
+    forwarder = _forwarder(verdict)
+    if not (found.commands or found.unknown or found.template) or forwarder is None:
         return False
-    forwarder = Actor(verdict.forwarder, email=verdict.forwarded_by, source="email")
     by_mail.send_notice(session, sctx, number, forwarder, "command_refused",
                         _(FORWARD_COMMANDS_REFUSED, n=number))
     return True
+
+
+def _forwarder(verdict: Verdict) -> Actor | None:
+    """The vendor or staff member who forwarded the mail, as the party told of refusals."""
+    if verdict.forwarder is None:
+        return None
+    return Actor(verdict.forwarder, email=verdict.forwarded_by, source="email")
 
 
 def _row(ctx: MailContext, number: int) -> TicketRow | None:

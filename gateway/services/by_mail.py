@@ -43,13 +43,16 @@ class Refused:
 
 
 def reply(session: Session, ctx: ServiceContext, number: int, row: TicketRow | None,
-          actor: Actor, text: str, origin: MailOrigin) -> Landed | Refused:
+          actor: Actor, text: str, origin: MailOrigin, *,
+          sender: Actor | None = None) -> Landed | Refused:
     """A reply to ticket `number` (`row`: the ticket as intake read it, if it did). Refused
-    before it changes anything: the services check first, so no savepoint is needed."""
+    before it changes anything: the services check first, so no savepoint is needed. The
+    refusal's notice goes to `sender` when the mail came from someone else than `actor` (a
+    forward: the customer wrote it, the forwarder sent it)."""
     try:
         return _reply(session, ctx, number, row, actor, text, origin)
     except UserError as exc:
-        return _refuse(session, ctx, number, actor, exc)
+        return _refuse(session, ctx, number, sender or actor, exc)
 
 
 def act(session: Session, ctx: ServiceContext, number: int, actor: Actor,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from gateway.domain.facts import Role
+from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import deadlines, orders, tickets, vendor_texts, vendors
 from gateway.services.context import Actor
 from gateway.services.runtime import Runtime
@@ -21,6 +21,7 @@ from gateway.services.views import order_view, ticket_view
 from outbound.compose import Composer
 from store.models import OutboxMail, Ticket
 from tests.inbound.conftest import DOMAIN, SmtpServer, make_mail, send
+from tests.inbound.test_forwards import forward_sample
 from ticketgw.testing.runtime import START, make_runtime
 
 CUSTOMER = "ann@example.org"
@@ -250,3 +251,23 @@ def test_the_seeds_story_by_mail(addons: Runtime, smtp: SmtpServer) -> None:
         "it has ended.") in told_customer
     code, text = ask_support(smtp, "dee@example.org", "MODULE4")  # it has ended
     assert code == 550 and "was ended by a refund" in " ".join(text.split())
+
+
+def test_a_forward_that_cannot_follow_up_a_closed_ticket_tells_the_forwarder(
+        addons: Runtime, smtp: SmtpServer) -> None:
+    # Ann's closed refund named in a forward: her follow-up would need Business Care. The
+    # vendor who forwarded it is told why nothing was added; Ann, who sent us nothing, is not
+    customer = Actor(Role.CUSTOMER, CUSTOMER, source="web")
+    with addons.sessions.begin() as session:
+        number = tickets.open_ticket(session, addons.context(), "MODULE1", TicketType.REFUND,
+                                     customer, reason="not_downloaded", comment="no file").number
+    with addons.sessions.begin() as session:
+        tickets.act(session, addons.context(), number, Action.CLOSE, customer)
+    code, text = send(smtp, forward_sample("forward_gmail_en.eml", VENDOR, ticket=number),
+                      rcpt=SUPPORT, mail_from=VENDOR)
+    assert code == 250 and b"not applied" in text
+    assert ticket_count(addons) == 1
+    with addons.sessions() as session:
+        told = session.execute(select(OutboxMail.recipient, OutboxMail.party).where(
+            OutboxMail.event == "notice")).all()
+    assert [tuple(row) for row in told] == [(VENDOR, "vendor")]
