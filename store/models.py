@@ -141,6 +141,8 @@ class Ticket(Base):
         # a vendor's list in the workplace: its open (or closed) tickets by deadline, read
         # from this index alone, not through each of its orders (bench/workplace.py)
         Index("ix_tickets_vendor", "vendor_id", "status", "due_at", "number"),
+        # /metrics counts the open tickets by type on every scrape: from this index alone
+        Index("ix_tickets_status_type", "status", "type"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)
