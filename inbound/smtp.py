@@ -31,6 +31,7 @@ from inbound.smtp_limits import (
     BoundedSession,
     client_key,
 )
+from inbound.smtp_tls import tls_context
 from inbound.supervisor import IntakeSupervisor
 
 log = logging.getLogger("ticketgw.inbound.smtp")
@@ -258,6 +259,7 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
     gc.collect()  # garbage left now would be kept for good once frozen
     gc.freeze()
     settings = runtime.settings
+    tls = tls_context(settings)  # before any thread starts: a bad file stops the start here
     gate = Gate(max_connections, max_per_client or settings.smtp_max_per_client)
     intake = IntakeQueue(runtime, pool_size(runtime), senders=lambda: gate.connections)
     handler = InboundHandler(runtime, intake, gate, rate=rate)
@@ -268,7 +270,7 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
             data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
             decode_data=False, hostname=settings.mail_domain, ident="ticketgw ESMTP",
             timeout=timeout, command_call_limit=_CALL_LIMITS, lifetime=lifetime,
-            max_idle_commands=max_idle_commands)
+            max_idle_commands=max_idle_commands, tls_context=tls)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

@@ -58,6 +58,10 @@ class Settings:
     trusted_authserv_id: str = ""
     smtp_processes: int = 1
     smtp_max_per_client: int = 20
+    # STARTTLS on the inbound listener: a PEM certificate chain, and its key when it is not in
+    # the same file; empty: no STARTTLS offered
+    smtp_tls_cert: str = ""
+    smtp_tls_key: str = ""
     refund_webhook_url: str = ""
     metrics_dir: str = "var/metrics"
     metrics_listen: HostPort | None = None
@@ -209,6 +213,8 @@ _PARSERS: dict[str, Any] = {
     "trusted_authserv_id": lambda n, v: str(v).strip().lower(),
     "smtp_processes": lambda n, v: _int(n, v, minimum=1),
     "smtp_max_per_client": lambda n, v: _int(n, v, minimum=1),
+    "smtp_tls_cert": _str,
+    "smtp_tls_key": _str,
     "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),
     "metrics_dir": _str,
     "metrics_listen": lambda n, v: _hostport(n, v) if str(v).strip() else None,
@@ -235,4 +241,7 @@ def parse_settings(file_values: Mapping[str, Any], environ: Mapping[str, str]) -
         parsed["staff_email"] = f"staff@{parsed['mail_domain']}"
     if not str(parsed.get("mail_domain", "x")).strip():
         raise ConfigError("TICKETGW_MAIL_DOMAIN must not be empty")
+    if parsed.get("smtp_tls_key") and not parsed.get("smtp_tls_cert"):
+        raise ConfigError("TICKETGW_SMTP_TLS_KEY is set but TICKETGW_SMTP_TLS_CERT is not: "
+                          "set the certificate too, or neither")
     return dataclasses.replace(Settings(), **parsed)
