@@ -57,7 +57,8 @@ def apply(session: Session, runtime: Runtime, mail: ParsedMail, ctx: MailContext
         return Result(inbox.IGNORED, verdict.decision, verdict.reason,
                       f"250 2.0.0 recorded and ignored: {verdict.decision}")
     if verdict.kind is Kind.BOUNCE:
-        inbox.mark_bouncing(session, verdict.bounced, runtime.clock.now(), hard=ctx.hard_bounce)
+        inbox.mark_bouncing(session, verdict.bounced, runtime.clock.now(),
+                            hard=verdict.suppressed)
         return Result(inbox.IGNORED, verdict.decision, verdict.reason,
                       "250 2.0.0 delivery report recorded")
     if verdict.kind is Kind.DUPLICATE:

@@ -26,6 +26,7 @@ MAX_RETURNED_IDS = 10  # Message-IDs of returned mail read from one delivery rep
 # write instead of `text/rfc822-headers`.
 _RETURNED_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers")
 # ours are ASCII; nothing else is looked up (lone surrogates of raw 8-bit headers could not be)
+_PERMANENT = re.compile(r"5\.\d{1,3}\.\d{1,3}(?!\d)")  # a Status that retrying will not change
 _ANGLE_ID = re.compile(r"<[!-;=?-~]{1,250}>")
 _UNSAFE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 # nh3's own list and `cid:`, which `inline_images.cid_filter` keeps on `img src` only: an HTML
@@ -54,6 +55,7 @@ class Body:
         self.attachments: list[ParsedAttachment] = []
         self.is_report = False
         self.bounced: list[str] = []
+        self.permanent: list[str] = []  # of those, the ones whose own status is 5.x.x
         self.returned_ids: list[str] = []  # Message-IDs of the mail a report returns
         self.tnef_bodies: list[tuple[str, str]] = []  # (text/plain or text/html, text)
 
@@ -67,7 +69,10 @@ class Body:
             report_type = str(part.get_param("report-type", "") or "").lower()
             self.is_report = self.is_report or report_type == "delivery-status"
         if ctype == "message/delivery-status":
-            self.bounced.extend(_final_recipients(part))
+            for address, permanent in _final_recipients(part):
+                self.bounced.append(address)
+                if permanent:
+                    self.permanent.append(address)
             return
         if ctype in ("message/rfc822", "message/global"):
             if self.is_report:
@@ -191,18 +196,30 @@ def _payload_bytes(part: Message) -> bytes:
     return str(data or "").encode("utf-8", "surrogateescape")
 
 
-def _final_recipients(part: Message) -> Iterator[str]:
-    """Final-Recipient addresses of a message/delivery-status part (RFC 3464 section 2.3)."""
+def _final_recipients(part: Message) -> Iterator[tuple[str, bool]]:
+    """Each Final-Recipient of a message/delivery-status part (RFC 3464 section 2.3), and
+    whether its own delivery failed for good: its Status is 5.x.x and its Action `failed`
+    (or absent). One report may carry a permanent failure for one recipient and a delay for
+    another; each counts for its own address only."""
     blocks = list(_subparts(part))
     if blocks:
-        values = [str(b.get("Final-Recipient", "")) for b in blocks]
+        fields = [(str(b.get("Final-Recipient", "")), str(b.get("Action", "")),
+                   str(b.get("Status", ""))) for b in blocks]
     else:
         text = _payload_bytes(part).decode("utf-8", "replace")
-        values = re.findall(r"(?im)^Final-Recipient:[ \t]*(.+)$", text)
-    for value in values:
-        addr = value.split(";", 1)[-1].strip().strip("<>").lower()
+        fields = [(_field(block, "Final-Recipient"), _field(block, "Action"),
+                   _field(block, "Status")) for block in re.split(r"\r?\n[ \t]*\r?\n", text)]
+    for recipient, action, status in fields:
+        addr = recipient.split(";", 1)[-1].strip().strip("<>").lower()
         if "@" in addr:
-            yield clean(addr)
+            permanent = (_PERMANENT.match(status.strip()) is not None
+                         and action.strip().lower() in ("", "failed"))
+            yield clean(addr), permanent
+
+
+def _field(block: str, name: str) -> str:
+    found = re.search(rf"(?im)^{name}:[ \t]*(.+)$", block)
+    return found.group(1) if found else ""
 
 
 def clean_html(html: str) -> str:

@@ -42,6 +42,8 @@ class ParsedMail:
     defects: list[str] = field(default_factory=list)
     is_delivery_report: bool = False
     bounced_recipients: list[str] = field(default_factory=list)
+    # of those, the ones the report says failed for good (their own Status is 5.x.x)
+    failed_for_good: list[str] = field(default_factory=list)
     # Message-IDs (`<left@right>`) of the mail a delivery report returns
     returned_message_ids: list[str] = field(default_factory=list)
     auth_results: list[str] = field(default_factory=list)
@@ -129,6 +131,7 @@ def _build(
         defects=list(dict.fromkeys(defects)),
         is_delivery_report=body.is_report,
         bounced_recipients=list(dict.fromkeys(body.bounced)),
+        failed_for_good=list(dict.fromkeys(body.permanent)),
         returned_message_ids=list(dict.fromkeys(body.returned_ids)),
         auth_results=[clean(v) for v in raw_headers.get("authentication-results", [])],
         received_count=len(raw_headers.get("received", [])),

@@ -69,7 +69,6 @@ _SUBJECT_TOKEN = re.compile(r"\[Ticket #(\d{1,9})\]", re.IGNORECASE)
 # one ties it to nothing (a reply quoting one still threads: the id is stored with its row)
 _GUESSABLE_MSGID = re.compile(r"^<?outbox-\d{1,18}\.ticketgw@", re.IGNORECASE)
 _RECEIPT = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z0-9][A-Za-z0-9-]{3,63})(?![A-Za-z0-9-])")
-_HARD_STATUS = re.compile(rb"(?im)^Status:[ \t]*5\.\d{1,3}\.\d{1,3}")
 _COMMENT = re.compile(r"\([^()]*\)")
 _RESULT = re.compile(r"^\s*(dmarc|dkim)\s*=\s*([A-Za-z]+)", re.IGNORECASE)
 _PROPERTY = re.compile(r"([A-Za-z][\w.-]*)\s*=\s*([^\s;]+)")
@@ -292,7 +291,6 @@ def gather(session: Session, runtime: Runtime, mail: ParsedMail, raw: bytes, *,
         subject_number=subject_number, subject_ticket=subject_ticket,
         named_orders=named or (), sender_orders=own,
         duplicate_of=duplicate_of, rate_limited=rate_limited,
-        hard_bounce=mail.is_delivery_report and _HARD_STATUS.search(raw) is not None,
         return_path=_return_path(session, runtime.tokens, kind, token),
         quoted_mail=_quoted_mail(session, mail),
         forward=forward, forward_orders=forward_orders,

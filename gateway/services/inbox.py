@@ -192,13 +192,14 @@ def take_notice(session: Session, address: str, kind: str, now: datetime) -> boo
 
 
 def mark_bouncing(session: Session, addresses: Iterable[str], now: datetime, *,
-                  hard: bool) -> None:
-    """A bounce marks each failed address bouncing; a permanent one (5.x.x) also suppresses
-    mail to it until the address changes."""
+                  hard: Iterable[str] = ()) -> None:
+    """A bounce marks each failed address bouncing; those in `hard` (a permanent failure,
+    5.x.x) are also suppressed until the address changes."""
+    permanent = {a.lower() for a in hard}
     for address in addresses:
         row = _address_row(session, address)
         row.bouncing_since = row.bouncing_since or now
-        if hard:
+        if address.lower() in permanent:
             row.suppressed_since = row.suppressed_since or now
 
 

@@ -89,7 +89,6 @@ class MailContext:
     sender_orders: tuple[OrderRef, ...] = ()  # orders bought from the sender's address
     duplicate_of: int | None = None  # id of an earlier InboundMail with the same identity
     rate_limited: bool = False
-    hard_bounce: bool = False  # the delivery report says 5.x.x
     return_path: SentMail | None = None  # the mail a valid bounce+TOKEN@ recipient names
     quoted_mail: tuple[SentMail, ...] = ()  # our mail a delivery report returns (Message-ID)
     forward: Forward | None = None  # the mail forwarded to support@ (inbound.forwards)
@@ -110,6 +109,7 @@ class Verdict:
     ticket_type: str | None = None  # for OPEN
     receipt: str | None = None  # for OPEN
     bounced: tuple[str, ...] = field(default_factory=tuple)
+    suppressed: tuple[str, ...] = field(default_factory=tuple)  # of bounced: failed for good
     # a forward filed under its original sender: the vendor or staff address that forwarded it
     forwarded_by: str | None = None
     forwarder: Role | None = None  # and the party that address is (told of refused commands)

@@ -24,10 +24,26 @@ def check(mail: ParsedMail, ctx: MailContext) -> Verdict:
                        f"delivery report for {who} not tied to a mail of ours to that address "
                        "(neither our return address nor one of our Message-IDs): nobody is "
                        "marked bouncing")
-    hard = " (permanent failure: suppressed)" if ctx.hard_bounce else ""
-    who = ", ".join(f"{address} {how}" for address, how in tied.items())
-    return Verdict(Kind.BOUNCE, "ignored_bounce", f"delivery report for {who}{hard}",
-                   bounced=tuple(tied))
+    hard = failed_for_good(mail, tied, ctx)
+    who = ", ".join(
+        f"{address} {how}" + (" (permanent failure: suppressed)" if address in hard else "")
+        for address, how in tied.items())
+    return Verdict(Kind.BOUNCE, "ignored_bounce", f"delivery report for {who}",
+                   bounced=tuple(tied), suppressed=tuple(hard))
+
+
+def failed_for_good(mail: ParsedMail, tied: dict[str, str], ctx: MailContext) -> list[str]:
+    """The tied addresses whose delivery failed for good, by their own Status. The return
+    address names its recipient whatever the report calls it (an alias the remote side
+    expanded, say): that one failed for good when every recipient the report names did."""
+    permanent = {a.strip().lower() for a in mail.failed_for_good}
+    named = {a.strip().lower() for a in mail.bounced_recipients}
+    hard = [address for address in tied if address in permanent]
+    if ctx.return_path is not None:
+        own = ctx.return_path.recipient.strip().lower()
+        if own not in named and named and named <= permanent and own not in hard:
+            hard.append(own)
+    return hard
 
 
 def tied_recipients(named: list[str], ctx: MailContext) -> dict[str, str]:

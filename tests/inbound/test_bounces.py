@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.domain.facts import Action, Role
+from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import inbox, tickets
 from gateway.services.context import Actor
 from outbound.deliver import Deliverer
@@ -38,8 +38,10 @@ SUPPORT = f"support@{DOMAIN}"
 
 def delivery_report(*recipients: str, status: str = "5.1.1", returned_id: str | None = None,
                     sender: str = "MAILER-DAEMON@mx.example.net",
-                    message_id: str | None = None) -> bytes:
-    """A delivery status notification (RFC 3464) as a remote server writes one."""
+                    message_id: str | None = None,
+                    statuses: dict[str, str] | None = None) -> bytes:
+    """A delivery status notification (RFC 3464) as a remote server writes one; `statuses`
+    gives a recipient its own status (the others get `status`)."""
     lines = [
         f"From: Mail Delivery System <{sender}>",
         f"To: {SUPPORT}",
@@ -60,7 +62,9 @@ def delivery_report(*recipients: str, status: str = "5.1.1", returned_id: str | 
         "",
     ]
     for address in recipients:
-        lines += [f"Final-Recipient: rfc822; {address}", "Action: failed", f"Status: {status}",
+        own = (statuses or {}).get(address, status)
+        action = "failed" if own.startswith("5.") else "delayed"
+        lines += [f"Final-Recipient: rfc822; {address}", f"Action: {action}", f"Status: {own}",
                   ""]
     lines += ["--rep", "Content-Type: text/rfc822-headers", "", f"From: {SUPPORT}",
               "Subject: Ticket Opened - Tech Support Request [Ticket #1]"]
@@ -181,6 +185,40 @@ def test_a_soft_bounce_marks_bouncing_without_suppressing(story: Story) -> None:
     report = delivery_report(CUSTOMER, status="4.2.2")  # mailbox full: try again later
     assert send(story.smtp, report, rcpt=return_path, mail_from="")[0] == 250
     assert story.address_state(CUSTOMER) == (True, False)
+
+
+def test_a_report_suppresses_only_the_recipient_whose_own_status_is_permanent(
+        story: Story) -> None:
+    """One report, two recipients: the customer's mailbox is full (4.2.2, try later), another
+    address does not exist (5.1.1). The customer is only marked bouncing."""
+    story.world.open()
+    story.deliver()
+    ours = story.mail_to(CUSTOMER).message["Message-ID"]
+    report = delivery_report(CUSTOMER, "gone@example.net", returned_id=ours,
+                             statuses={CUSTOMER: "4.2.2", "gone@example.net": "5.1.1"})
+    assert send(story.smtp, report, rcpt=SUPPORT, mail_from="")[0] == 250
+    assert story.address_state(CUSTOMER) == (True, False)
+    ((_, reason),) = story.decisions()
+    assert "suppressed" not in reason
+
+
+def test_a_return_path_report_naming_an_expanded_alias_suppresses_the_recipient(
+        story: Story) -> None:
+    """The customer's address forwards to another mailbox that no longer exists: the report
+    names only that one, and it came back to the mail's own return address."""
+    story.world.open()
+    story.deliver()
+    return_path = story.mail_to(CUSTOMER).mail_from
+    report = delivery_report("ann.real@mailhost.example", status="5.1.1")
+    assert send(story.smtp, report, rcpt=return_path, mail_from="")[0] == 250
+    assert story.address_state(CUSTOMER) == (True, True)
+    mixed = delivery_report("a@mailhost.example", "b@mailhost.example",
+                            statuses={"a@mailhost.example": "4.4.1"})
+    story.world.open(TicketType.REFUND)
+    story.deliver()
+    newer = story.mail_to(VENDOR_CS).mail_from  # the vendor's mail: its own return address
+    assert send(story.smtp, mixed, rcpt=newer, mail_from="")[0] == 250
+    assert story.address_state(VENDOR_CS) == (True, False)  # not every named one failed
 
 
 def test_a_tampered_return_address_is_refused_at_rcpt(story: Story) -> None:

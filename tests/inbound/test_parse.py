@@ -178,6 +178,7 @@ def test_delivery_status_bounce() -> None:
     _, parsed = load("bounce_delivery_status.eml")
     assert parsed.is_delivery_report
     assert parsed.bounced_recipients == ["gone.user@example.org", "second@example.net"]
+    assert parsed.failed_for_good == parsed.bounced_recipients  # 5.1.1 and 5.2.2
     assert parsed.from_addr == "mailer-daemon@mx.example.org"
     assert parsed.returned_message_ids == []  # its returned headers carry none
 

@@ -120,7 +120,7 @@ def test_address_show_and_unsuppress(cli_env: World,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     runtime = cli_env.runtime
     with runtime.sessions.begin() as session:
-        inbox.mark_bouncing(session, [CUSTOMER], runtime.clock.now(), hard=True)
+        inbox.mark_bouncing(session, [CUSTOMER], runtime.clock.now(), hard=[CUSTOMER])
     shown = as_json(capsys, "address", "show", CUSTOMER.upper())
     assert shown["suppressed"] is True and shown["known"] is True
     cleared = as_json(capsys, "address", "unsuppress", CUSTOMER)
