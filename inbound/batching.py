@@ -28,6 +28,10 @@ MAX_BATCH = 16  # mails a commit at most: the first of them waits for the rest
 # An idle intake thread looks up this often: a stop, or an exception raised in it from outside
 # (a thread can be killed no other way), then takes effect while it holds no mail.
 WAKE = 1.0
+# A thread this long on one batch is hung, not busy (a database that stopped answering on a
+# half-open connection, a lock nobody releases): its health counts it as not working. A
+# batch takes milliseconds; a sender waits 10 minutes for its answer (RFC 5321 4.5.3.2.6).
+STUCK_AFTER = 120.0
 # The answer to the mail a thread held when it died. Whether it was stored is not known: a
 # retry of a mail that was is a duplicate, which changes nothing.
 NOT_TAKEN = Outcome("failed", TEMPFAIL, "intake thread died; not stored", None, None)
@@ -37,12 +41,15 @@ Item = tuple[Incoming, "asyncio.Future[Outcome]"]
 
 @dataclass(frozen=True)
 class IntakeHealth:
-    """What the intake threads are now: `alive` of `threads`, restarts since start."""
+    """What the intake threads are now: `alive` (working) of `threads`, restarts since
+    start; `stuck` says which live threads have been on one batch for over STUCK_AFTER
+    (not counted as alive)."""
 
     threads: int
     alive: int
     restarts: int
     last_error: str
+    stuck: tuple[str, ...] = ()
 
 
 class IntakeQueue:
@@ -58,7 +65,8 @@ class IntakeQueue:
     place."""
 
     def __init__(self, runtime: Runtime, threads: int, max_batch: int = MAX_BATCH,
-                 senders: Callable[[], int] = lambda: MAX_BATCH) -> None:
+                 senders: Callable[[], int] = lambda: MAX_BATCH,
+                 stuck_after: float = STUCK_AFTER) -> None:
         self.runtime = runtime
         self.senders = senders  # how many may send at once: the open connections
         self.max_batch = max_batch
@@ -69,6 +77,9 @@ class IntakeQueue:
         self.last_error = ""
         self._stopping = False
         self._hands: list[list[Item]] = [[] for _ in range(threads)]  # what each thread holds
+        self.stuck_after = stuck_after
+        # when each thread took up the batch it is on (time.monotonic()); None: waiting
+        self._since: list[float | None] = [None] * threads
         self._ended_slots: set[int] = set()  # whose thread has ended, or is ending
         self._threads = [self._start(slot) for slot in range(threads)]
 
@@ -86,7 +97,7 @@ class IntakeQueue:
     def _serve(self, slot: int) -> None:
         hand = self._hands[slot]
         try:
-            self._run(hand)
+            self._run(slot, hand)
         except BaseException as exc:  # noqa: BLE001 - dying, it still answers what it holds
             self.last_error = redact_text(f"{type(exc).__name__}: {exc}")[:300]
             held = len(hand)
@@ -96,10 +107,11 @@ class IntakeQueue:
                          extra={"intake_thread": f"intake-{slot}", "mails_held": held})
         finally:
             hand.clear()
+            self._since[slot] = None
             self._ended_slots.add(slot)
             self.ended.set()
 
-    def _run(self, hand: list[Item]) -> None:
+    def _run(self, slot: int, hand: list[Item]) -> None:
         while True:
             try:
                 first = self._queue.get(timeout=WAKE)
@@ -108,7 +120,9 @@ class IntakeQueue:
             if first is None:
                 return
             hand.append(first)
+            self._since[slot] = time.monotonic()
             stopping = self._take(hand)
+            self._since[slot] = None
             hand.clear()
             if stopping:
                 return
@@ -192,8 +206,22 @@ class IntakeQueue:
         return list(self._threads)
 
     def health(self) -> IntakeHealth:
-        alive = sum(thread.is_alive() for thread in self._threads)
-        return IntakeHealth(len(self._threads), alive, self.restarts, self.last_error)
+        now = time.monotonic()
+        alive = stuck = 0
+        notes = []
+        for slot, thread in enumerate(self._threads):
+            if not thread.is_alive():
+                continue
+            since = self._since[slot]
+            if since is not None and now - since > self.stuck_after:
+                stuck += 1
+                notes.append(f"{thread.name} has been on one batch of {len(self._hands[slot])} "
+                             f"mails for {now - since:.0f} s (hung: its senders wait)")
+            else:
+                alive += 1
+        return IntakeHealth(len(self._threads), alive, self.restarts,
+                            "; ".join(notes) or self.last_error,
+                            tuple(note.split(" ", 1)[0] for note in notes))
 
     def stop(self) -> None:
         """After the mail already queued: each thread stops at its sentinel."""

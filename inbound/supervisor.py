@@ -40,6 +40,7 @@ class IntakeSupervisor:
         self.restarted_at: datetime | None = None
         self._every = heartbeat
         self._stopping = threading.Event()
+        self._stuck: tuple[str, ...] = ()  # hung threads already logged
         self._loop = asyncio.get_running_loop()
         self._beat_now = asyncio.Event()
         self._watcher = threading.Thread(target=self._watch, name="intake-supervisor",
@@ -81,6 +82,11 @@ class IntakeSupervisor:
 
     def _record(self, first: bool) -> None:
         health = self.intake.health()
+        for name in set(health.stuck) - set(self._stuck):
+            metrics.worker_error("intake")
+            log.error("intake thread hung", extra={
+                "intake_thread": name, "listener": self.listener, "error": health.last_error})
+        self._stuck = health.stuck
         beat = intake_health.Beat(
             self.listener, self.address, self.started_at, health.threads, health.alive,
             health.restarts, self.restarted_at, health.last_error)

@@ -21,7 +21,8 @@ from gateway.domain.facts import Role
 from gateway.services import intake_health, metrics
 from gateway.services.runtime import Runtime
 from inbound import batching, intake
-from store.models import InboundMail
+from store.db import writer_turn
+from store.models import InboundMail, Ticket
 from tests.inbound.conftest import SmtpServer, World, make_mail, seed, send
 from tests.support import wait_until
 from tests.support.services import PG_ADMIN_URL, postgres_url, require_service
@@ -164,3 +165,45 @@ def test_a_thread_that_dies_holding_mail_answers_it_451(
         assert world.ticket(number)["messages"][-1]["text"] == "taken by the new thread"  # type: ignore[index]
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def ticket_held(world: World, number: int) -> Iterator[None]:
+    """Another writer holds what a reply to ticket `number` needs: SQLite's write turn, or
+    the ticket's row on PostgreSQL (a transaction that never ends, as a hung client's)."""
+    runtime = world.runtime
+    if runtime.engine.dialect.name == "sqlite":
+        with writer_turn(runtime.engine):
+            yield
+        return
+    with runtime.sessions.begin() as session:
+        session.execute(select(Ticket.id).where(Ticket.number == number).with_for_update())
+        yield
+
+
+def test_a_hung_intake_thread_is_reported_and_its_mail_answered_once_free(
+        smtp: SmtpServer, world: World) -> None:
+    """A thread on one batch for longer than `stuck_after` is counted as not working, with a
+    sentence saying so (the heartbeat row, and so /healthz, carry it); it counts again once
+    the batch is done, and the mail it held is answered then."""
+    queue = smtp.listener.intake
+    queue.stuck_after = 0.5
+    number = world.open()
+    answers: list[int] = []
+    with ticket_held(world, number):
+        sender = threading.Thread(target=lambda: answers.append(send(
+            smtp, make_mail(body="while the ticket is held"),
+            rcpt=world.reply_address(number, Role.CUSTOMER))[0]))
+        sender.start()
+        hung = wait_until(lambda: queue.health().stuck, message="the held thread is hung")
+        health = queue.health()
+        assert health.alive == health.threads - 1
+        assert re.search(rf"^{hung[0]} has been on one batch of 1 mails for \d+ s",
+                         health.last_error)
+    sender.join(30)
+    assert answers == [250]
+    # the answer goes out just before the thread is done with its batch
+    wait_until(lambda: queue.health().alive == queue.health().threads,
+               message="the thread counts again once its batch is done")
+    assert queue.health().stuck == ()
+    assert world.ticket(number)["messages"][-1]["text"] == "while the ticket is held"  # type: ignore[index]
