@@ -19,7 +19,7 @@ from gateway.domain.clock import parse_instant
 from gateway.domain.errors import GatewayError
 from gateway.domain.facts import Action, TicketType
 from gateway.domain.locales import LOCALES
-from ticketgw import demo, vendor_texts
+from ticketgw import vendor_texts
 from ticketgw.app import load_settings, setup_logging
 from ticketgw.commands import EXIT_ERROR, HANDLERS
 from ticketgw.operator import SUBCOMMANDS
@@ -243,13 +243,22 @@ def _quiet_broken_pipe() -> int:
     return 141
 
 
+def _demo(command: str) -> Any:
+    """`ticketgw demo`, imported only when asked for (it brings the whole ticket core)."""
+    if command != "demo":
+        return None
+    from ticketgw import demo
+
+    return demo.command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # the long-running roles log what happens to every mail; one-shot commands only warnings
     setup_logging(logging.INFO if args.command in LONG_RUNNING else logging.WARNING)
     handler = (SUBCOMMANDS.get((args.command, getattr(args, "action", "")))
                or vendor_texts.SUBCOMMANDS.get((args.command, getattr(args, "action", "")))
-               or {"demo": demo.command}.get(args.command) or HANDLERS[args.command])
+               or _demo(args.command) or HANDLERS[args.command])
     try:
         handler(args)
         sys.stdout.flush()
