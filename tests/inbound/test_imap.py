@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +40,8 @@ from tests.inbound.conftest import (
 from tests.inbound.test_forwards import OPENING, SAMPLES, forward_sample
 from tests.support.dovecot import DovecotServer
 from tests.support.services import wait_until
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def crlf(raw: bytes) -> bytes:
@@ -489,3 +492,22 @@ def test_a_strangers_forward_is_set_aside_with_one_explanation(
     assert bodies(mailbox, REJECTED) == [raw]
     assert count(rt, Ticket) == 0 and count(rt, Message) == 0
     assert notices(rt) == [(STRANGER, "request_not_processed", "customer", None)]
+
+
+# --- Apple Mail's inline picture --------------------------------------------------------
+
+
+def test_an_apple_mail_picture_arrives_whole_through_imap(
+        rt: Runtime, mailbox: DovecotServer, client: IMAPClient) -> None:
+    """The picture part (no Content-Disposition) is kept with its Content-ID, and the HTML
+    still names it by `cid:`, as through SMTP (tests/web/test_attachment_links.py)."""
+    raw = crlf((DATA / "apple_inline_image_en.eml").read_bytes())
+    mailbox.append(raw)
+    assert poll_once(rt, client).processed == 1
+    with rt.sessions() as session:
+        [message] = session.execute(select(Message)).scalars().all()
+        pictures = [(a.content_type, a.content_id, a.size) for a in message.attachments]
+        html = message.html or ""
+    assert pictures == [("image/png", "7A6B5C4D-3E2F-4A1B-9C8D-7E6F5A4B3C2D", pictures[0][2])]
+    assert pictures[0][2] > 0
+    assert 'src="cid:7A6B5C4D-3E2F-4A1B-9C8D-7E6F5A4B3C2D"' in html
