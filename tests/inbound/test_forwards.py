@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.services import orders, tickets, vendors
@@ -32,6 +33,7 @@ from tests.inbound.conftest import (
     send,
 )
 from ticketgw.testing.runtime import START
+from web.app import create_app
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLES = sorted(p.name for p in DATA.glob("forward_*.eml"))
@@ -327,3 +329,26 @@ def test_a_forward_naming_the_customers_closed_ticket_follows_it_up(
     assert closed == (number, "tech_support", "closed", RECEIPT)
     assert (kind, status, receipt) == ("tech_support", "open", RECEIPT)
     assert _on(world, follow_up) == [("customer", CUSTOMER, VENDOR_CS)]
+
+
+def test_the_forwarders_note_is_not_shown_to_the_customer(smtp: SmtpServer,
+                                                         world: World) -> None:
+    """The ticket page keeps a forward's whole mail one click away for the vendor and staff
+    (their note to support, "Forwarding this one to support, see below.", is in it), but
+    the customer's page shows only their own words."""
+    assert forward(smtp, forward_sample("forward_gmail_en.eml"))[0] == 250
+    [(number, _, _, _)] = _tickets(world)
+    runtime = world.runtime
+    pages = {}
+    with TestClient(create_app(runtime)) as client:
+        for party in (Role.CUSTOMER, Role.VENDOR, Role.STAFF):
+            token = runtime.tokens.sign("ticket", number, party,
+                                        runtime.clock.now() + timedelta(days=1))
+            response = client.get(f"/t/{token}")
+            assert response.status_code == 200
+            pages[party] = response.text
+    assert "Hello, the download link for my guide gives error 404." in pages[Role.CUSTOMER]
+    assert "Forwarding this one" not in pages[Role.CUSTOMER]
+    assert "Whole message as received" not in pages[Role.CUSTOMER]
+    for party in (Role.VENDOR, Role.STAFF):
+        assert "Forwarding this one to support, see below." in pages[party]
