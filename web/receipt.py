@@ -64,7 +64,8 @@ def load(runtime: Runtime, claim: Claim) -> dict[str, Any]:
             "vendor": order.vendor,
             "payments": list(order.payments),
             "zone": order.vendor.timezone,
-            "download": safe_download(order.shop_url),
+            "download": safe_download(order.shop_url)
+            if runtime.policy.shop_url_is_download else None,
             "party_locale": order.locale,
             "tickets": order_tickets.listed(session, order),
             "requests": [(t, label, reason_codes(runtime.policy, TicketType(t), Role.CUSTOMER))

@@ -76,6 +76,9 @@ class Policy:
     reason_required: bool = False
     # the seed's communication tips in the vendor's copy of `opened` mails (addons)
     vendor_tips: bool = False
+    # an order line's `shop_url` is where the product is downloaded (clickbank: the vendor's
+    # page); under addons it is the customer's own shop the module runs on, never a download
+    shop_url_is_download: bool = True
 
 
 PROFILES: dict[str, Policy] = {
@@ -99,6 +102,7 @@ PROFILES: dict[str, Policy] = {
         reasons_after_support=("malfunction",),
         reason_required=True,
         vendor_tips=True,
+        shop_url_is_download=False,
     ),
 }
 

@@ -139,6 +139,17 @@ def test_the_receipt_page_says_what_to_renew(addons: Runtime, client: TestClient
     assert ticket_count(addons) == 0
 
 
+def test_the_customers_own_shop_is_never_offered_as_the_download(
+        addons: Runtime, client: TestClient) -> None:
+    """Under addons an order's shop_url is the customer's shop the module runs on."""
+    path = receipt_path(addons, "MODULE1")
+    page = client.get(path).text
+    assert SHOP not in page
+    assert f'href="{path}/download"' in page
+    download = client.get(f"{path}/download").text
+    assert SHOP not in download and "has not given a download address" in download
+
+
 # --- templates and the signature through the API -------------------------------------------
 
 
