@@ -26,8 +26,6 @@ from inbound.balance import Peers
 from inbound.batching import IntakeQueue, pool_size
 from inbound.intake import TEMPFAIL, Incoming, check_recipient
 from inbound.smtp_limits import (
-    MAX_IDLE_COMMANDS,
-    SESSION_LIFETIME,
     BoundedSession,
     client_key,
 )
@@ -246,13 +244,14 @@ class Listener:
 async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool = False,
                      rate: tuple[int, int] | None = None,
                      max_connections: int = MAX_CONNECTIONS, max_per_client: int | None = None,
-                     timeout: float = IDLE_TIMEOUT, lifetime: float = SESSION_LIFETIME,
-                     max_idle_commands: int = MAX_IDLE_COMMANDS,
+                     timeout: float = IDLE_TIMEOUT, lifetime: float | None = None,
+                     max_idle_commands: int | None = None,
                      peers: Peers | None = None) -> Listener:
     """Listen on host:port (0 picks a free port: see `Listener.port`). `peers`: the other
     listener processes of the port, to spread connections over (inbound.balance).
-    `max_per_client` defaults to TICKETGW_SMTP_MAX_PER_CLIENT; `timeout` is the idle time,
-    `lifetime` a session's whole life, both in seconds."""
+    `max_per_client` defaults to TICKETGW_SMTP_MAX_PER_CLIENT, `lifetime` (a session's whole
+    life, seconds) to TICKETGW_SMTP_SESSION_SECONDS, `max_idle_commands` to
+    TICKETGW_SMTP_IDLE_COMMANDS; `timeout` is the idle time in seconds."""
     # what start-up made (mappers, compiled statements, templates) lives as long as the
     # process: the cyclic collector need not walk it again on every full pass (about 8 %
     # of the listener's CPU a mail, bench/inbound.py)
@@ -269,8 +268,11 @@ async def start_smtp(runtime: Runtime, host: str, port: int, *, reuse_port: bool
             handler, gate, peers=peers, handed=handed,
             data_size_limit=settings.max_message_bytes, enable_SMTPUTF8=True,
             decode_data=False, hostname=settings.mail_domain, ident="ticketgw ESMTP",
-            timeout=timeout, command_call_limit=_CALL_LIMITS, lifetime=lifetime,
-            max_idle_commands=max_idle_commands, tls_context=tls)
+            timeout=timeout, command_call_limit=_CALL_LIMITS,
+            lifetime=settings.smtp_session_seconds if lifetime is None else lifetime,
+            max_idle_commands=(settings.smtp_idle_commands if max_idle_commands is None
+                               else max_idle_commands),
+            tls_context=tls)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

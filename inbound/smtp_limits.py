@@ -22,6 +22,8 @@ log = logging.getLogger("ticketgw.inbound.smtp")
 
 SESSION_TOO_LONG = "421 4.4.2 this connection has been open too long; please reconnect"
 NO_PROGRESS = "421 4.7.0 too many commands without sending a mail; please reconnect"
+# a session's defaults; the listener takes TICKETGW_SMTP_SESSION_SECONDS and
+# TICKETGW_SMTP_IDLE_COMMANDS (the same numbers unless set)
 SESSION_LIFETIME = 600.0  # seconds
 MAX_IDLE_COMMANDS = 20
 # What counts as a command without a mail until a DATA is answered. RCPT does not: an MTA

@@ -58,6 +58,9 @@ class Settings:
     trusted_authserv_id: str = ""
     smtp_processes: int = 1
     smtp_max_per_client: int = 20
+    # a session's whole life (then 421), and commands in a row that send no mail (then 421)
+    smtp_session_seconds: int = 600
+    smtp_idle_commands: int = 20
     # STARTTLS on the inbound listener: a PEM certificate chain, and its key when it is not in
     # the same file; empty: no STARTTLS offered
     smtp_tls_cert: str = ""
@@ -213,6 +216,8 @@ _PARSERS: dict[str, Any] = {
     "trusted_authserv_id": lambda n, v: str(v).strip().lower(),
     "smtp_processes": lambda n, v: _int(n, v, minimum=1),
     "smtp_max_per_client": lambda n, v: _int(n, v, minimum=1),
+    "smtp_session_seconds": lambda n, v: _int(n, v, minimum=30),
+    "smtp_idle_commands": lambda n, v: _int(n, v, minimum=3),
     "smtp_tls_cert": _str,
     "smtp_tls_key": _str,
     "refund_webhook_url": lambda n, v: _url(n, v, ("http", "https")),

@@ -19,7 +19,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from gateway.domain.errors import ConfigError
 from gateway.domain.facts import Role
+from gateway.domain.settings import parse_settings
 from gateway.services.runtime import Runtime
 from inbound.smtp_limits import client_key
 from tests.inbound.conftest import CUSTOMER, DOMAIN, SmtpServer, World, crlf, make_mail
@@ -104,6 +106,23 @@ def test_commands_that_send_no_mail_are_cut_off(smtp: SmtpServer) -> None:
                                   b"please reconnect")]
     with pytest.raises(smtplib.SMTPServerDisconnected):
         client.noop()
+
+
+def test_the_limits_are_settings(world: World) -> None:
+    """TICKETGW_SMTP_IDLE_COMMANDS and TICKETGW_SMTP_SESSION_SECONDS, read as any setting."""
+    settings = parse_settings({}, {"TICKETGW_SMTP_IDLE_COMMANDS": "5",
+                                   "TICKETGW_SMTP_SESSION_SECONDS": "3600"})
+    assert (settings.smtp_idle_commands, settings.smtp_session_seconds) == (5, 3600)
+    with pytest.raises(ConfigError, match="TICKETGW_SMTP_SESSION_SECONDS"):
+        parse_settings({}, {"TICKETGW_SMTP_SESSION_SECONDS": "5"})  # below 30: refused
+    world.runtime.settings = dataclasses.replace(world.runtime.settings, smtp_idle_commands=5)
+    server = SmtpServer(world.runtime)
+    try:
+        client = server.client()  # EHLO: the first of five
+        codes = [client.docmd("NOOP")[0] for _ in range(5)]
+        assert codes == [250, 250, 250, 250, 421]  # the sixth command without a mail
+    finally:
+        server.stop()
 
 
 def test_a_connection_that_sends_mail_keeps_going(smtp: SmtpServer, world: World) -> None:
