@@ -18,7 +18,7 @@ import time
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from gateway.services import metrics
 from gateway.services.runtime import Runtime
@@ -208,6 +208,13 @@ class InboundHandler:
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default is a permanent 500 naming the exception: mail would bounce on
         # an outage, and internals would leak
+        if isinstance(error, TLSSetupException):
+            # a client that asked for STARTTLS and then could not (or would not) shake
+            # hands: scanners do it all day; aiosmtpd closes the connection
+            cause = error.__cause__
+            log.warning("SMTP TLS handshake failed; connection closed", extra={
+                "error": f"{type(cause).__name__}: {cause}" if cause else "no handshake"})
+            return TEMPFAIL
         log.exception("SMTP session error", exc_info=error)
         return TEMPFAIL
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import smtplib
+import socket
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,3 +104,32 @@ def test_a_key_without_its_certificate_is_refused_when_read() -> None:
         parse_settings({}, {"TICKETGW_SMTP_TLS_KEY": "/etc/ssl/private/mx.key"})
     both = parse_settings({}, {"TICKETGW_SMTP_TLS_CERT": "mx.pem"})
     assert (both.smtp_tls_cert, both.smtp_tls_key) == ("mx.pem", "")
+
+
+def test_a_failed_handshake_is_one_line_and_the_listener_goes_on(
+        world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that asks for STARTTLS and then sends no TLS hello (scanners do) is closed
+    with one warning and no traceback; the next client is served as ever."""
+    cert, key = self_signed(tmp_path)
+    with_tls(world, str(cert), str(key))
+    server = SmtpServer(world.runtime)
+    try:
+        with caplog.at_level(logging.INFO, logger="ticketgw.inbound"), \
+                socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            lines = sock.makefile("rb")
+            assert lines.readline().startswith(b"220 ")
+            sock.sendall(b"EHLO scanner.example\r\nSTARTTLS\r\n")
+            while not lines.readline().startswith(b"250 "):
+                pass
+            assert lines.readline().startswith(b"220 ")
+            sock.sendall(b"this is not a TLS hello\r\n")
+            assert lines.readline() == b""  # closed
+        client = server.client()
+        assert client.noop()[0] == 250
+        client.quit()
+    finally:
+        server.stop()
+    failed = [r for r in caplog.records if "TLS handshake" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].levelno == logging.WARNING
+    assert failed[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
