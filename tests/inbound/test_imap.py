@@ -465,7 +465,7 @@ def test_a_rate_limited_mail_waits_in_the_mailbox_without_counting_as_a_failure(
 
 def test_forwards_are_filed_under_the_customer_and_taken_once(
         rt: Runtime, mailbox: DovecotServer, client: IMAPClient) -> None:
-    # Gmail and Outlook inline in four languages, Apple Mail, forward as attachment; the
+    # Gmail, Outlook and Apple Mail inline in four languages, forward as attachment; the
     # Outlook one delivered twice
     raws = [crlf(forward_sample(name)) for name in SAMPLES]
     again = raws[SAMPLES.index("forward_outlook_en.eml")]
