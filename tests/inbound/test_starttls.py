@@ -133,3 +133,34 @@ def test_a_failed_handshake_is_one_line_and_the_listener_goes_on(
     assert len(failed) == 1 and failed[0].levelno == logging.WARNING
     assert failed[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_commands_sent_before_the_handshake_are_not_run_after_it(
+        world: World, tmp_path: Path) -> None:
+    """STARTTLS command injection (CVE-2011-0411's kind): a MAIL FROM pipelined behind
+    STARTTLS in clear text is dropped, not carried into the encrypted session."""
+    cert, key = self_signed(tmp_path)
+    with_tls(world, str(cert), str(key))
+    server = SmtpServer(world.runtime)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            lines = sock.makefile("rb")
+            lines.readline()
+            sock.sendall(b"EHLO client.example\r\n")
+            while not lines.readline().startswith(b"250 "):
+                pass
+            sock.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n")
+            assert lines.readline().startswith(b"220 ")
+            trusting = ssl.create_default_context(cafile=str(cert))
+            trusting.check_hostname = False
+            with trusting.wrap_socket(sock, server_hostname=HOST) as tls:
+                secure = tls.makefile("rb")
+                tls.sendall(b"EHLO client.example\r\n")
+                while not secure.readline().startswith(b"250 "):
+                    pass
+                tls.sendall(b"RCPT TO:<support@tickets.localhost>\r\n")
+                assert secure.readline().startswith(b"503 ")  # no MAIL: it was dropped
+                tls.sendall(b"QUIT\r\n")
+                assert secure.readline().startswith(b"221 ")
+    finally:
+        server.stop()
