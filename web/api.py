@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from gateway.domain import rules
 from gateway.domain.errors import Conflict, Forbidden, NotFound, OutsideWindow, UserError
 from gateway.domain.facts import Action, RefundKind
-from gateway.services import apikeys, orders, tickets
+from gateway.services import apikeys, attachments, orders, tickets
 from gateway.services.apikeys import Principal
 from gateway.services.runtime import Runtime
 from gateway.services.snapshots import order_facts, vendor_facts
@@ -45,6 +45,7 @@ from web.api_input import (
     text_field,
     ticket_query,
 )
+from web.files import file_response
 from web.rate_limit import RateLimit, TokenBuckets
 
 T = TypeVar("T")
@@ -112,6 +113,14 @@ def _ticket_for(session: Session, who: Principal, number: int, *, lock: bool = F
     if not who.staff and ticket.order.vendor_id != who.vendor_id:
         raise NotFound(f"no ticket #{number}")
     return ticket
+
+
+def attachment_of(rt: Runtime, who: Principal, number: int,
+                  attachment_id: int) -> attachments.AttachmentFile:
+    """One attachment of a ticket the key may see (another vendor's: not found)."""
+    with rt.sessions() as session:
+        _ticket_for(session, who, number)
+    return attachments.read_ticket_attachment(rt.sessions, number, attachment_id)
 
 
 def _order_for(session: Session, who: Principal, receipt: str) -> Order:
@@ -274,6 +283,14 @@ def routes(runtime: Runtime, limit: RateLimit | None = None) -> list[Mount]:
                               kind, value)
         return JSONResponse(found)
 
+    async def get_attachment(request: Request, who: Principal) -> Response:
+        found = await api.run(attachment_of, runtime, who, request.path_params["number"],
+                              request.path_params["attachment"])
+        if found.data is None:
+            return error_response(410, "not_kept", f"{found.filename!r} was too large to "
+                                  "keep when the mail came: only its name and size are stored")
+        return file_response(found, found.data)
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(api_docs.document())
 
@@ -285,6 +302,7 @@ def routes(runtime: Runtime, limit: RateLimit | None = None) -> list[Mount]:
         ("GET", "/tickets/{number:int}", get_ticket),
         ("POST", "/tickets/{number:int}/replies", post_reply),
         ("POST", "/tickets/{number:int}/actions", post_action),
+        ("GET", "/tickets/{number:int}/attachments/{attachment:int}", get_attachment),
     ]
     table += api_texts.handlers(runtime, api.run)
     inner = [Route(path, _guarded(api, handler), methods=[method])

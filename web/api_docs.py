@@ -57,8 +57,8 @@ _TICKET_FIELDS: dict[str, Any] = {
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _obj({"code": {"type": "string"}, "message": {"type": "string"}},
                                  ["code", "message"])}, ["error"]),
-    "Attachment": _obj({"filename": {"type": "string"}, "content_type": {"type": "string"},
-                        "size": {"type": "integer"}}),
+    "Attachment": _obj({"id": {"type": "integer"}, "filename": {"type": "string"},
+                        "content_type": {"type": "string"}, "size": {"type": "integer"}}),
     "Message": _obj({
         "author_role": {"type": "string"}, "author_email": {"type": ["string", "null"]},
         "text": {"type": "string"}, "source": {"type": "string"},
@@ -235,6 +235,19 @@ def document() -> dict[str, Any]:
         "/tickets/{number}/actions": {"post": _op(
             "Act on a ticket", {"200": ("the ticket after the action", "Ticket")},
             body="TicketAction", params=[_NUMBER_PARAM], errors=_TICKET_ERRORS)},
+        "/tickets/{number}/attachments/{attachment}": {"get": {
+            "summary": "One attachment's bytes (a message's `attachments[].id`)",
+            "parameters": [_NUMBER_PARAM, _param("attachment", "path", {"type": "integer"},
+                                                 "the attachment's id")],
+            "responses": {
+                "200": {"description": "the file: PNG, JPEG, GIF and WebP with their type, "
+                        "anything else as application/octet-stream; Content-Disposition "
+                        "names it"},
+                **{status: {"description": text, **_json(_ref("Error"))} for status, text in (
+                    ("401", _ERRORS["401"]), ("404", "no such ticket or attachment (or it "
+                                              "belongs to another vendor)"),
+                    ("410", "too large to keep when the mail came: only its name and size "
+                     "are stored"), ("429", _ERRORS["429"]))}}}},
         **_vendor_text_paths(),
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},

@@ -34,6 +34,16 @@ def read_attachment(sessions: sessionmaker[Session], attachment_id: int) -> Atta
     return AttachmentFile(row.filename, row.content_type, row.data, row.number)
 
 
+def read_ticket_attachment(sessions: sessionmaker[Session], number: int,
+                           attachment_id: int) -> AttachmentFile:
+    """Attachment `attachment_id` of ticket `number`, with its bytes; NotFound when that
+    ticket has no such attachment (another ticket's file is not found through this one)."""
+    found = read_attachment(sessions, attachment_id)
+    if found.ticket_number != number:
+        raise NotFound(f"ticket #{number} has no attachment {attachment_id}")
+    return found
+
+
 def not_kept(session: Session, message_ids: Collection[int]) -> frozenset[int]:
     """The ids of those messages' attachments stored without their bytes (the bytes
     themselves are not read: a page lists names and sizes)."""

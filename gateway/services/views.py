@@ -28,7 +28,9 @@ def message_view(message: Message) -> dict[str, Any]:
         "message_id": message.message_id,
         "created_at": format_instant(message.created_at),
         "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            # `id`: GET /api/v1/tickets/N/attachments/ID serves its bytes
+            {"id": a.id, "filename": a.filename, "content_type": a.content_type,
+             "size": a.size}
             for a in message.attachments
         ],
     }

@@ -458,7 +458,7 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
             app_routes.add((method.lower(), route.path.replace(":int", "")))
     documented = {(method, path) for path, ops in document["paths"].items() for method in ops}
     assert documented == app_routes
-    assert len(app_routes) == 15  # 8, and a vendor's reply templates and signature
+    assert len(app_routes) == 16  # 9, and a vendor's reply templates and signature
     # every $ref resolves
     refs = set(_refs(document))
     assert refs and all(ref.split("/")[-1] in document["components"]["schemas"] for ref in refs)

@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 from gateway.domain.clock import FrozenClock
 from gateway.domain.facts import Action, Role, TicketType
 from gateway.domain.texts import _
-from gateway.services import i18n, tickets
+from gateway.services import apikeys, i18n, tickets, vendors
 from gateway.services.context import Actor, MailOrigin, StoredAttachment
 from gateway.services.runtime import Runtime
 from store.models import Attachment, Ticket
@@ -223,3 +223,63 @@ def test_a_file_too_large_to_keep_says_so_in_the_viewers_language(runtime: Runti
     assert answer.status_code == 410
     assert answer.headers["content-language"] == "pt"
     assert i18n.say(_("Attachment not kept"), "pt") in answer.text
+
+
+# --- the REST API: attachments by id, for a key that may see the ticket -----------------------
+
+
+def api_key(runtime: Runtime, vendor: str | None) -> dict[str, str]:
+    with runtime.sessions.begin() as session:
+        made, _, _ = apikeys.create_key(session, runtime.context(), vendor_nick=vendor,
+                                        staff=vendor is None)
+    return {"Authorization": f"Bearer {made}"}
+
+
+def test_the_api_serves_a_tickets_attachments_to_keys_that_see_it(
+        smtp: SmtpServer, world: World, client: TestClient) -> None:
+    runtime = world.runtime
+    number = mailed(smtp, world, files_mail())
+    with runtime.sessions.begin() as session:
+        vendors.add_vendor(session, runtime.context(), Actor(Role.STAFF, source="cli"),
+                           "globex", "shop@globex.example")
+        other = tickets.open_ticket(session, runtime.context(), "SUBS5678",
+                                    TicketType.TECH_SUPPORT, Actor(Role.STAFF, source="cli"),
+                                    comment="another ticket").number
+    acme, globex, staff = api_key(runtime, "acme"), api_key(runtime, "globex"), api_key(
+        runtime, None)
+    shown = client.get(f"/api/v1/tickets/{number}", headers=acme).json()
+    files = {a["filename"]: a["id"] for m in shown["messages"] for a in m["attachments"]}
+    assert sorted(files) == ["drawing.svg", "invoice.pdf", "page.html"]
+    for key in (acme, staff):
+        pdf = client.get(f"/api/v1/tickets/{number}/attachments/{files['invoice.pdf']}",
+                         headers=key)
+        assert pdf.status_code == 200 and pdf.content == b"%PDF-1.4 invoice"
+        assert pdf.headers["content-disposition"] == "attachment; filename*=UTF-8''invoice.pdf"
+    svg = client.get(f"/api/v1/tickets/{number}/attachments/{files['drawing.svg']}",
+                     headers=acme)
+    assert svg.headers["content-type"] == "application/octet-stream"
+    for path, key in ((f"/api/v1/tickets/{number}/attachments/{files['invoice.pdf']}", globex),
+                      (f"/api/v1/tickets/{other}/attachments/{files['invoice.pdf']}", staff),
+                      (f"/api/v1/tickets/{number}/attachments/999999", acme)):
+        refused = client.get(path, headers=key)
+        assert refused.status_code == 404, path
+        assert refused.json()["error"]["code"] == "not_found"
+    assert client.get(f"/api/v1/tickets/{number}/attachments/{files['invoice.pdf']}"
+                      ).status_code == 401
+
+
+def test_the_api_says_a_file_was_too_large_to_keep(runtime: Runtime) -> None:
+    setup_shop(runtime)
+    with runtime.sessions.begin() as session:
+        number = tickets.open_ticket(
+            session, runtime.context(), "ABCD1234", TicketType.TECH_SUPPORT,
+            Actor(Role.CUSTOMER, "ann@example.org", source="email"), comment="the video",
+            origin=MailOrigin(attachments=(
+                StoredAttachment("video.mp4", "video/mp4", 10**8, None, "s1"),))).number
+        [attachment_id] = session.scalars(select(Attachment.id)).all()
+    with TestClient(create_app(runtime)) as client:
+        answer = client.get(f"/api/v1/tickets/{number}/attachments/{attachment_id}",
+                            headers=api_key(runtime, None))
+    assert answer.status_code == 410
+    assert answer.json()["error"]["code"] == "not_kept"
+    assert "video.mp4" in answer.json()["error"]["message"]
